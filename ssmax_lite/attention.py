@@ -1,0 +1,173 @@
+r"""SSMax attention through torch's fused ``scaled_dot_product_attention``.
+
+SSMax attention for query :math:`q_i` over the :math:`n_i` keys it may attend to is
+
+.. math::
+
+    a_i = \operatorname{softmax}\big((s \log n_i + b)\; q_i K^\top \cdot \text{scale}\big),
+    \qquad o_i = a_i V .
+
+Because :math:`(s \log n_i + b)` is one number per query (and head), it can be
+folded into the query: :math:`q_i \leftarrow (s \log n_i + b)\, q_i`. The scaled
+query then goes through the ordinary fused kernel (FlashAttention, memory-efficient
+or the C++ math kernel), so SSMax costs one multiply of ``q`` and nothing of size
+:math:`L_q \times L_k` is built beyond what torch itself builds.
+
+:math:`n_i` is the number of keys query ``i`` may attend to:
+
+* no mask: :math:`n_i = L_k`;
+* ``is_causal``: :math:`n_i = i + 1 + (L_k - L_q)`, the causal mask aligned to the
+  bottom right, so that decoding with a KV cache (:math:`L_q < L_k`) is right;
+* boolean ``attn_mask``: the number of ``True`` entries in row ``i``;
+  float ``attn_mask``: the number of entries that are not ``-inf``.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
+
+from ._checks import check_finite
+
+__all__ = ["scaled_dot_product_attention", "attended_key_counts", "query_multiplier"]
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None, *,
+                                 s=None, bias=None):
+    r"""``torch.nn.functional.scaled_dot_product_attention`` with optional SSMax.
+
+    Args:
+        q, k, v: tensors of shape ``(..., H, L_q, E)``, ``(..., H, L_k, E)``, ``(..., H, L_k, E_v)``.
+        attn_mask: as in torch: boolean (``True`` = may attend) or additive float mask,
+            broadcastable to ``(..., H, L_q, L_k)``.
+        is_causal: causal masking. With ``L_q == L_k`` this is torch's mask. With
+            ``L_q < L_k`` (decoding with a KV cache) the mask is aligned to the bottom
+            right — query ``i`` sees keys ``0 … i + L_k - L_q`` — unlike torch's
+            ``is_causal``, which aligns it to the top left (torch offers
+            ``torch.nn.attention.bias.causal_lower_right`` for the same reason).
+        scale: the logit scale, default :math:`1/\sqrt{E}` as in torch.
+        s: ``None`` for plain softmax attention, else the SSMax parameter: a float,
+            or a tensor of shape ``()`` or ``(H,)`` (one per head). Gradients flow to it.
+        bias: optional additive term ``b`` (float, or tensor of shape ``()`` or ``(H,)``).
+            With ``s=None`` it is a constant logit multiplier (a learned temperature).
+
+    Returns:
+        ``(..., H, L_q, E_v)``. With ``s=None`` and ``bias=None`` this is torch's result.
+        The query is multiplied by ``s·log n_i + b`` before the fused call.
+    """
+    _check_qkv(q, k, v)
+    if is_causal and attn_mask is not None:
+        raise ValueError("pass either attn_mask or is_causal=True, not both (as in torch)")
+    l_q, l_k = q.shape[-2], k.shape[-2]
+    if is_causal and l_q > l_k:
+        raise ValueError(f"is_causal needs L_q <= L_k (got L_q={l_q}, L_k={l_k}): with the mask "
+                         f"aligned to the bottom right the first {l_q - l_k} queries would see no key")
+
+    if s is None and bias is None:
+        if is_causal and l_q != l_k:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(l_q, l_k),
+                                                  scale=scale)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                              scale=scale)
+
+    n_heads = q.shape[-3] if q.dim() >= 3 else 1
+    s = _check_per_head(s, "s", n_heads, q)
+    bias = _check_per_head(bias, "bias", n_heads, q)
+    counts = attended_key_counts(l_q, l_k, attn_mask=attn_mask, is_causal=is_causal,
+                                 device=q.device)
+    multiplier = query_multiplier(counts, s=s, bias=bias, dtype=q.dtype)
+    q = q * multiplier
+    if is_causal and l_q != l_k:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(l_q, l_k),
+                                              scale=scale)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                          scale=scale)
+
+
+def attended_key_counts(l_q: int, l_k: int, attn_mask=None, is_causal: bool = False,
+                        device=None) -> torch.Tensor:
+    r"""How many keys each query may attend to, shaped to broadcast as ``(..., H, L_q, 1)``.
+
+    ``is_causal``: :math:`n_i = i + 1 + (L_k - L_q)`. Boolean mask: ``mask.sum(-1)``.
+    Float mask: the number of entries that are not ``-inf``. Otherwise :math:`L_k`.
+    Rows with no key get ``n = 0``.
+    """
+    if is_causal:
+        return torch.arange(l_k - l_q + 1, l_k + 1, device=device).unsqueeze(-1)
+    if attn_mask is None:
+        return torch.full((1, 1), l_k, device=device)
+    if not isinstance(attn_mask, torch.Tensor):
+        raise ValueError(f"attn_mask must be a torch.Tensor (bool or float) or None, "
+                         f"got {type(attn_mask).__name__}")
+    if attn_mask.shape[-1] not in (1, l_k) or (attn_mask.dim() >= 2 and attn_mask.shape[-2] not in (1, l_q)):
+        raise ValueError(f"attn_mask has shape {tuple(attn_mask.shape)}; it must broadcast to "
+                         f"(..., H, L_q={l_q}, L_k={l_k})")
+    allowed = attn_mask if attn_mask.dtype == torch.bool else ~torch.isneginf(attn_mask)
+    counts = allowed.sum(dim=-1, keepdim=True)
+    if attn_mask.shape[-1] == 1:  # a mask broadcast along the keys
+        counts = counts * l_k
+    return counts
+
+
+def query_multiplier(counts: torch.Tensor, s=None, bias=None, dtype=torch.float32) -> torch.Tensor:
+    r"""The per-query factor :math:`s \log n_i + b`, shaped ``(..., H, L_q, 1)``, in ``dtype``.
+
+    ``counts`` of 0 (a query with no key, whose output torch defines) use :math:`\log 1 = 0`.
+    ``s`` and ``bias`` of shape ``(H,)`` are laid along the head axis.
+    """
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    log_n = torch.log(counts.clamp(min=1).to(work))
+    total = torch.zeros((), dtype=work, device=counts.device)
+    if s is not None:
+        total = total + _per_head(s, work) * log_n
+    if bias is not None:
+        total = total + _per_head(bias, work)
+    return total.to(dtype)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _per_head(value, dtype):
+    """A float stays a float; a tensor of shape (H,) becomes (H, 1, 1) to meet (H, L_q, 1)."""
+    if isinstance(value, torch.Tensor):
+        value = value.to(dtype)
+        return value.reshape(-1, 1, 1) if value.dim() == 1 else value
+    return float(value)
+
+
+def _check_per_head(value, name: str, n_heads: int, q: torch.Tensor):
+    if value is None:
+        return None
+    if isinstance(value, Real) and not isinstance(value, bool):
+        check_finite(value, name)
+        return float(value)
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be None, a float, or a tensor of shape () or ({n_heads},), "
+                         f"got {type(value).__name__}")
+    if value.dim() > 1 or (value.dim() == 1 and value.shape[0] not in (1, n_heads)):
+        raise ValueError(f"{name} must have shape () or (H,) = ({n_heads},) to match q's head axis, "
+                         f"got {tuple(value.shape)}")
+    if value.dim() == 1 and q.dim() < 3:
+        raise ValueError(f"a per-head {name} needs q of shape (..., H, L, E); q has shape {tuple(q.shape)}")
+    check_finite(value, name)
+    return value.to(device=q.device)
+
+
+def _check_qkv(q, k, v) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., L, E), got {tuple(t.shape)}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must share the last (embedding) size, got q {tuple(q.shape)} "
+                         f"and k {tuple(k.shape)}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v must have the same number of keys L_k, got k {tuple(k.shape)} "
+                         f"and v {tuple(v.shape)}")
+    if q.shape[-1] == 0 or k.shape[-2] == 0:
+        raise ValueError(f"q needs E >= 1 and k needs L_k >= 1, got q {tuple(q.shape)}, k {tuple(k.shape)}")
