@@ -1,0 +1,135 @@
+"""The two slider front ends of ssmax_lite.plotting: both call the same draw(fig, **params)."""
+
+import base64
+import re
+
+import matplotlib
+
+matplotlib.use("agg")
+
+import ipywidgets as widgets  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ssmax_lite.plotting import choice_slider, live_sliders, sliders_widget, static_slider  # noqa: E402
+
+
+def draw_power(fig, k, scale=1.0):
+    """A small draw function: the curve scale·x**k."""
+    ax = fig.add_subplot()
+    x = np.linspace(0.0, 1.0, 50)
+    ax.plot(x, scale * x**k)
+    ax.set_ylim(0, 2)
+
+
+def embedded_frames(html: str) -> list[bytes]:
+    """The PNG frames that to_jshtml embedded in the page, decoded."""
+    # to_jshtml splits the base64 text into lines ending with a backslash
+    found = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)", html)
+    return [base64.b64decode(data.replace("\\", "").replace("\n", "")) for data in found]
+
+
+class Recorder:
+    """A draw function that remembers the parameters it was called with."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, fig, **params):
+        self.calls.append(params)
+        fig.add_subplot().plot([0, 1], [0, params.get("k", 1)])
+
+
+def test_static_slider_embeds_one_distinct_frame_per_value():
+    values = [1, 2, 3, 4]
+    html = static_slider(draw_power, "k", values, fixed={"scale": 1.5}, figsize=(3, 2), dpi=40).data
+    frames = embedded_frames(html)
+    assert len(frames) == len(values)
+    assert all(frame.startswith(b"\x89PNG") for frame in frames)
+    assert len(set(frames)) == len(values), "each slider position must show a different picture"
+    assert 'type="range"' in html
+
+
+def test_static_slider_passes_value_and_fixed_parameters_to_draw():
+    recorder = Recorder()
+    static_slider(recorder, "k", [0.5, 2.0], fixed={"scale": 3}, figsize=(2, 2), dpi=30)
+    seen = {(call["k"], call["scale"]) for call in recorder.calls}
+    assert seen == {(0.5, 3), (2.0, 3)}
+
+
+def test_static_slider_closes_its_figure():
+    before = set(plt.get_fignums())
+    static_slider(draw_power, "k", [1, 2], figsize=(2, 2), dpi=30)
+    assert set(plt.get_fignums()) == before
+
+
+def test_static_slider_labels_frames_unless_fmt_is_none():
+    def draw_ignoring_k(fig, k):
+        draw_power(fig, 2)
+
+    labelled = embedded_frames(static_slider(draw_ignoring_k, "k", [1, 2], figsize=(2, 2), dpi=30).data)
+    unlabelled = embedded_frames(static_slider(draw_ignoring_k, "k", [1, 2], figsize=(2, 2), dpi=30,
+                                               fmt=None).data)
+    assert labelled[0] != labelled[1], "the label 'k = 1' / 'k = 2' must tell the frames apart"
+    assert unlabelled[0] == unlabelled[1]
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(draw=None, name="k", values=[1]), "draw"),
+    (dict(draw=draw_power, name="not a name", values=[1]), "name"),
+    (dict(draw=draw_power, name="k", values=[]), "values"),
+    (dict(draw=draw_power, name="k", values=[1], fixed={"k": 2}), "fixed"),
+    (dict(draw=draw_power, name="k", values=[1], figsize=(0, 2)), "figsize"),
+    (dict(draw=draw_power, name="k", values=[1], dpi=-5), "dpi"),
+    (dict(draw=draw_power, name="k", values=[1], fmt=3), "fmt"),
+])
+def test_static_slider_rejects_bad_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        static_slider(**kwargs)
+
+
+def test_sliders_widget_draws_once_then_on_every_change():
+    recorder = Recorder()
+    k = widgets.FloatSlider(value=1.0, min=0.0, max=3.0)
+    widget = sliders_widget(recorder, k=k, scale=(1, 4, 1))
+    assert isinstance(widget, widgets.interactive)
+    assert recorder.calls == [{"k": 1.0, "scale": 2}]  # interact's default: the middle of (1, 4)
+    k.value = 2.5
+    assert recorder.calls[-1] == {"k": 2.5, "scale": 2}
+    plt.close("all")
+
+
+def test_sliders_from_abbreviations_update_on_release():
+    widget = sliders_widget(Recorder(), k=(0.0, 2.0, 0.5))
+    slider = widget.children[0]
+    assert isinstance(slider, widgets.FloatSlider)
+    assert slider.continuous_update is False
+    plt.close("all")
+
+
+def test_live_sliders_displays_the_widget_and_returns_none(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    assert live_sliders(Recorder(), k=choice_slider([1, 10, 100], value=10)) is None
+    assert len(shown) == 1 and isinstance(shown[0], widgets.interactive)
+    plt.close("all")
+
+
+def test_choice_slider_holds_the_given_values():
+    slider = choice_slider([10, 100, 1000], value=100, description="n")
+    assert isinstance(slider, widgets.SelectionSlider)
+    assert list(slider.options) == [10, 100, 1000] and slider.value == 100
+    with pytest.raises(ValueError, match="value"):
+        choice_slider([1, 2], value=3)
+    with pytest.raises(ValueError, match="values"):
+        choice_slider([])
+
+
+def test_sliders_widget_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="slider"):
+        sliders_widget(Recorder())
+    with pytest.raises(ValueError, match="draw"):
+        sliders_widget("not callable", k=(0, 1))
+    with pytest.raises(ValueError, match="'k'"):
+        sliders_widget(Recorder(), k=object())
