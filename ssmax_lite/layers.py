@@ -1,4 +1,4 @@
-r"""Multi-head causal self-attention with softmax, SSMax or one of the paper's SSMax variants.
+r"""Multi-head causal self-attention with softmax, SSMax, or any method of the length-scaling registry.
 
 ``attention`` chooses how the logits of query :math:`i` (which sees :math:`n_i = i + 1`
 keys) are scaled before the softmax:
@@ -13,6 +13,13 @@ keys) are scaled before the softmax:
 ``"constant"``      :math:`c_h`, learned (no growth with n)       a control, not in the paper
 ==================  ===========================================  ======================
 
+and the peers of SSMax from :mod:`ssmax_lite.scalings` (``"chiang-log-n"``,
+``"su-log-base"``, ``"qwen-logn"``, ``"llama4-temperature"``, ``"yarn"``), whose fixed
+parameters come from :func:`ssmax_lite.scalings.fixed_params` (pass ``scaling_params`` to
+override them). Every method runs through the same path: the per-query multiplier
+:math:`m_i` multiplies :math:`q_i`, then torch's fused attention. Methods marked
+"inference" in the registry are the identity while the module is in training mode.
+
 One :math:`s_h` per head, so a model has ``n_layers × n_heads`` of them.
 
 **Initial s.** The paper gives no initial value. We start from
@@ -26,6 +33,9 @@ as an early entropy collapse. Pass ``s_init`` to choose another value.
 The ``"constant"`` control starts at :math:`c = 1` (softmax) and learns a plain
 temperature per head, so comparing it with ``"ssmax"`` separates "a learned
 temperature" from "a temperature that grows with log n".
+
+:meth:`CausalSelfAttention.set_attention` switches a (trained) module to another method
+in place, keeping its projection weights; :mod:`ssmax_lite.convert` does it for a model.
 """
 
 from __future__ import annotations
@@ -35,13 +45,16 @@ import math
 import torch
 from torch import nn
 
-from .attention import scaled_dot_product_attention
-from .functional import ssmax as ssmax_fn
+from .attention import attended_key_counts, scaled_dot_product_attention
 from .rope import RotaryEmbedding
+from .scalings import SCALINGS, fixed_params, get_scaling
 
 __all__ = ["ATTENTION_KINDS", "CausalSelfAttention"]
 
-ATTENTION_KINDS = ("softmax", "ssmax", "ssmax-fixed", "ssmax-bias", "constant")
+# The paper's five kinds first (in their historical order), then SSMax's peers.
+ATTENTION_KINDS = tuple(SCALINGS)
+
+_LEARNABLE = ("s", "bias", "scale")  # the per-head tensors a kind may own (state-dict names)
 
 
 class CausalSelfAttention(nn.Module):
@@ -51,45 +64,79 @@ class CausalSelfAttention(nn.Module):
         d_model: width of the residual stream; must be divisible by ``n_heads``.
         n_heads: number of heads ``H``.
         attention: one of :data:`ATTENTION_KINDS` (see the module docstring).
-        train_len: the training sequence length, used only for the default ``s_init``.
+        train_len: the training sequence length, used for the default ``s_init`` and for
+            the length constants of the registry's methods.
         s_init: initial ``s`` for the SSMax kinds; default ``1 / log(train_len)``.
         bias_init: initial ``b`` for ``"ssmax-bias"``.
         dropout: dropout on the output projection.
+        scaling_params: overrides of the method's fixed parameters, e.g.
+            ``{"floor_scale": 8192}`` for ``"llama4-temperature"`` (see
+            :func:`ssmax_lite.scalings.fixed_params`).
     """
 
     def __init__(self, d_model: int, n_heads: int, attention: str = "softmax", *,
                  train_len: int = 1024, s_init: float | None = None, bias_init: float = 0.0,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, scaling_params: dict | None = None):
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
-        if n_heads < 1 or d_model < 1 or d_model % n_heads:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (d_model, n_heads)) \
+                or n_heads < 1 or d_model < 1 or d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be a positive multiple of n_heads ({n_heads})")
         if not isinstance(train_len, int) or train_len < 2:
             raise ValueError(f"train_len must be an int >= 2 (log 1 = 0), got {train_len!r}")
-        if s_init is None:
-            s_init = 1.0 / math.log(train_len)
-        if not math.isfinite(s_init) or not math.isfinite(bias_init):
-            raise ValueError(f"s_init and bias_init must be finite, got {s_init}, {bias_init}")
-        self.attention = attention
         self.n_heads = n_heads
         self.head_dim = d_model // n_heads
+        self.train_len = train_len
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model, bias=False)
         self.dropout = nn.Dropout(dropout)
+        self.set_attention(attention, s_init=s_init, bias_init=bias_init, scaling_params=scaling_params)
 
-        s0 = torch.full((n_heads,), float(s_init))
+    def set_attention(self, attention: str, *, s_init: float | None = None, bias_init: float = 0.0,
+                      scaling_params: dict | None = None) -> "CausalSelfAttention":
+        """Switch to another method in place; the projections ``qkv`` and ``out`` are kept.
+
+        The kind's per-head tensors are created afresh (``s``: a parameter for ``"ssmax"``
+        and ``"ssmax-bias"``, a buffer for ``"ssmax-fixed"``; ``bias``; ``scale``), on the
+        module's device, from ``s_init`` (default ``1/log(train_len)``) and ``bias_init``.
+        An optimizer built before the switch does not see new parameters: build it after.
+        """
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
+        if s_init is None:
+            s_init = 1.0 / math.log(self.train_len)
+        if not math.isfinite(s_init) or not math.isfinite(bias_init):
+            raise ValueError(f"s_init and bias_init must be finite, got {s_init}, {bias_init}")
+        params = fixed_params(attention, self.train_len, s_init=s_init, bias_init=bias_init,
+                              **(scaling_params or {}))
+        for name in _LEARNABLE:  # forget the previous kind's tensors
+            self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
+            self.__dict__.pop(name, None)
+
+        self.attention = attention
+        self.scaling = get_scaling(attention)
+        device = self.qkv.weight.device
+
+        def per_head(value):
+            return torch.full((self.n_heads,), float(value), device=device)
+
         if attention in ("ssmax", "ssmax-bias"):
-            self.s = nn.Parameter(s0)
+            self.s = nn.Parameter(per_head(params["s"]))
         elif attention == "ssmax-fixed":
-            self.register_buffer("s", s0)
+            self.register_buffer("s", per_head(params["s"]))
         else:
             self.s = None
-        self.bias = nn.Parameter(torch.full((n_heads,), float(bias_init))) \
-            if attention == "ssmax-bias" else None
-        self.scale = nn.Parameter(torch.ones(n_heads)) if attention == "constant" else None
+        self.bias = nn.Parameter(per_head(params["bias"])) if "bias" in self.scaling.learned else None
+        self.scale = nn.Parameter(per_head(params["scale"])) if "scale" in self.scaling.learned else None
+        self.scaling_params = {k: v for k, v in params.items() if k not in _LEARNABLE}
+        return self
 
     def _split_heads(self, x: torch.Tensor, rope: RotaryEmbedding | None):
+        if x.dim() != 3 or x.shape[-1] != self.n_heads * self.head_dim:
+            raise ValueError(f"x must have shape (B, L, d_model={self.n_heads * self.head_dim}), "
+                             f"got {tuple(x.shape)}")
         b, length, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=-1)
         q, k, v = (t.view(b, length, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
@@ -97,16 +144,31 @@ class CausalSelfAttention(nn.Module):
             q, k = rope(q), rope(k)
         return q, k, v
 
-    def _s_and_bias(self):
-        """The (s, bias) pair that :func:`scaled_dot_product_attention` takes for this kind."""
-        if self.attention == "constant":
-            return None, self.scale
-        return self.s, self.bias
+    def query_multiplier(self, n_queries: int, n_keys: int, device=None,
+                         dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
+        r"""The per-query multiplier :math:`m_i`, shape ``(H, L_q, 1)`` or ``(L_q, 1)``; ``None`` for 1.
+
+        :math:`n_i = i + 1 + (L_k - L_q)` (causal, bottom-right aligned). Computed in float32
+        (float64 for float64 ``dtype``), then cast to ``dtype``. ``None`` for softmax, and for
+        the registry's inference-only methods while the module is in training mode.
+        """
+        if self.attention == "softmax" or (self.scaling.applied == "inference" and self.training):
+            return None
+        work = torch.float64 if dtype == torch.float64 else torch.float32
+        n = attended_key_counts(n_queries, n_keys, is_causal=True, device=device).to(work)
+        params = dict(self.scaling_params)
+        for name in _LEARNABLE:
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value.to(work).view(-1, 1, 1)  # (H,) -> (H, 1, 1) to meet (L_q, 1)
+        return self.scaling.multiplier(n, context_len=n_keys, **params).to(dtype)
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None = None) -> torch.Tensor:
         q, k, v = self._split_heads(x, rope)
-        s, bias = self._s_and_bias()
-        y = scaled_dot_product_attention(q, k, v, is_causal=True, s=s, bias=bias)
+        multiplier = self.query_multiplier(q.shape[-2], k.shape[-2], device=q.device, dtype=q.dtype)
+        if multiplier is not None:
+            q = q * multiplier  # m_i folded into the query: the fused kernel does the rest
+        y = scaled_dot_product_attention(q, k, v, is_causal=True)
         y = y.transpose(1, 2).reshape(x.shape)
         return self.dropout(self.out(y))
 
@@ -115,17 +177,12 @@ class CausalSelfAttention(nn.Module):
         """The explicit attention matrix ``(B, H, L, L)``, for inspection (builds L×L)."""
         q, k, _ = self._split_heads(x, rope)
         length = q.shape[-2]
-        logits = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        logits = ((q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)).float()
+        multiplier = self.query_multiplier(length, length, device=x.device, dtype=logits.dtype)
+        if multiplier is not None:
+            logits = logits * multiplier  # before masking: log 1 = 0 times -inf would be NaN
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
-        logits = logits.float().masked_fill(~causal, float("-inf"))
-        if self.attention == "softmax":
-            return torch.softmax(logits, dim=-1)
-        n = torch.arange(1, length + 1, device=x.device).float()  # keys seen by each query
-        per_head = (-1, 1)  # (H,) -> (H, 1) to meet the reduced shape (B, H, L)
-        if self.attention == "constant":
-            return ssmax_fn(logits, s=0.0, n=n, bias=self.scale.float().view(per_head))
-        bias = 0.0 if self.bias is None else self.bias.float().view(per_head)
-        return ssmax_fn(logits, s=self.s.float().view(per_head), n=n, bias=bias)
+        return torch.softmax(logits.masked_fill(~causal, float("-inf")), dim=-1)
 
     def extra_repr(self) -> str:
         return f"attention={self.attention!r}, n_heads={self.n_heads}, head_dim={self.head_dim}"
