@@ -21,6 +21,8 @@ stay finite.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
 
@@ -67,8 +69,12 @@ def ssmax(x, s=1.0, n=None, dim: int = -1, bias=0.0):
         n = torch.clamp(n, min=1) if is_torch else np.maximum(n, 1)
     else:
         check_count(n, "n")
+    # each of n, s, bias gets its own shape check (the error names it) and the reduced axis back,
+    # so that a keepdim-shaped n and a reduced-shaped s cannot broadcast against each other wrongly
+    n, s, bias = (_insert_reduced_axis(value, x_arr, dim, name)
+                  for value, name in ((n, "n"), (s, "s"), (bias, "bias")))
     multiplier = ssmax_multiplier(n, s=s, bias=bias, like=x_arr)
-    return _masked_softmax(x_arr, multiplier=multiplier, dim=dim, reduced=True)
+    return _masked_softmax(x_arr, multiplier=multiplier, dim=dim)
 
 
 def ssmax_multiplier(n, s=1.0, bias=0.0, like=None):
@@ -104,9 +110,12 @@ def _count_unmasked(x, dim: int):
 
 def _insert_reduced_axis(value, x, dim: int, name: str):
     """Make ``value`` (given with ``dim`` removed, or kept as size 1) broadcast against ``x``."""
-    is_torch = isinstance(x, torch.Tensor)
-    if not is_torch:
-        value = np.asarray(value)
+    if isinstance(value, Real):
+        return value  # a plain number broadcasts as it is
+    if isinstance(x, torch.Tensor) and not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(np.asarray(value), device=x.device)
+    elif not isinstance(x, torch.Tensor):
+        value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
     if value.ndim == 0:
         return value
     if value.ndim == x.ndim:  # keepdim form
@@ -117,22 +126,23 @@ def _insert_reduced_axis(value, x, dim: int, name: str):
     else:
         target = tuple(x.shape[:dim]) + tuple(x.shape[dim + 1:])
     try:
-        if is_torch:
-            torch.broadcast_shapes(tuple(value.shape), target)
-        else:
-            np.broadcast_shapes(value.shape, target)
-    except RuntimeError:
-        raise ValueError(f"{name} has shape {tuple(value.shape)}, which does not broadcast against "
-                         f"x's shape {tuple(x.shape)} with dim={dim} removed") from None
+        fits = tuple(np.broadcast_shapes(tuple(value.shape), target)) == target
     except ValueError:
+        fits = False
+    if not fits:  # also refuses shapes that would enlarge x's own shape
         raise ValueError(f"{name} has shape {tuple(value.shape)}, which does not broadcast against "
-                         f"x's shape {tuple(x.shape)} with dim={dim} removed") from None
+                         f"x's shape {tuple(x.shape)} with dim={dim} removed")
     if value.ndim == x.ndim:
         return value
     # left-pad to the reduced rank, then put the reduced axis back at ``dim``
     shape = (1,) * (len(target) - value.ndim) + tuple(value.shape)
     shape = shape[:dim] + (1,) + shape[dim:]
     return value.reshape(shape)
+
+
+def _check_nonempty(x, dim: int) -> None:
+    if x.shape[dim] == 0:
+        raise ValueError(f"x has size 0 along dim={dim}: a distribution needs at least one entry")
 
 
 def _masked_softmax(x, multiplier, dim: int, reduced: bool = False):
@@ -146,6 +156,7 @@ def _masked_softmax_torch(x: torch.Tensor, multiplier, dim: int, reduced: bool):
     if not torch.is_floating_point(x):
         raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
     dim = check_dim(dim, x.ndim)
+    _check_nonempty(x, dim)
     check_no_nan_or_posinf(x)
     work = x.to(_compute_dtype(x.dtype))
     masked = torch.isneginf(work)
@@ -170,6 +181,7 @@ def _masked_softmax_numpy(x: np.ndarray, multiplier, dim: int, reduced: bool):
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
     dim = check_dim(dim, x.ndim)
+    _check_nonempty(x, dim)
     check_no_nan_or_posinf(x)
     work = x.astype(_compute_dtype(x.dtype))
     masked = np.isneginf(work)
