@@ -62,6 +62,9 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
     if is_causal and attn_mask is not None:
         raise ValueError("pass either attn_mask or is_causal=True, not both (as in torch)")
     l_q, l_k = q.shape[-2], k.shape[-2]
+    _check_mask(attn_mask, q, k)
+    if scale is not None:
+        check_finite(scale, "scale")
     if is_causal and l_q > l_k:
         raise ValueError(f"is_causal needs L_q <= L_k (got L_q={l_q}, L_k={l_k}): with the mask "
                          f"aligned to the bottom right the first {l_q - l_k} queries would see no key")
@@ -157,6 +160,25 @@ def _check_per_head(value, name: str, n_heads: int, q: torch.Tensor):
     return value.to(device=q.device)
 
 
+def _check_mask(attn_mask, q: torch.Tensor, k: torch.Tensor) -> None:
+    """A mask must be bool, or float of q's dtype, and broadcast to (..., H, L_q, L_k) unchanged."""
+    if attn_mask is None:
+        return
+    if not isinstance(attn_mask, torch.Tensor):
+        raise ValueError(f"attn_mask must be a torch.Tensor (bool or float) or None, "
+                         f"got {type(attn_mask).__name__}")
+    if attn_mask.dtype != torch.bool and attn_mask.dtype != q.dtype:
+        raise ValueError(f"attn_mask must be bool or have q's dtype {q.dtype}, got {attn_mask.dtype}")
+    target = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])) + (q.shape[-2], k.shape[-2])
+    try:
+        fits = tuple(torch.broadcast_shapes(tuple(attn_mask.shape), target)) == target
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"attn_mask has shape {tuple(attn_mask.shape)}; it must broadcast to "
+                         f"(..., H, L_q, L_k) = {target}")
+
+
 def _check_qkv(q, k, v) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
@@ -169,5 +191,13 @@ def _check_qkv(q, k, v) -> None:
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v must have the same number of keys L_k, got k {tuple(k.shape)} "
                          f"and v {tuple(v.shape)}")
+    try:
+        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"q, k and v must have broadcastable batch and head sizes (..., H), got "
+                         f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}") from None
+    if not q.dtype == k.dtype == v.dtype or not torch.is_floating_point(q):
+        raise ValueError(f"q, k and v must share one floating-point dtype, got "
+                         f"{q.dtype}, {k.dtype}, {v.dtype}")
     if q.shape[-1] == 0 or k.shape[-2] == 0:
         raise ValueError(f"q needs E >= 1 and k needs L_k >= 1, got q {tuple(q.shape)}, k {tuple(k.shape)}")

@@ -9,6 +9,7 @@ attribute so that a trained model can be evaluated with another θ.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import torch
 from torch import nn
@@ -21,9 +22,9 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, head_dim: int, theta: float = 10_000.0):
         super().__init__()
-        if head_dim < 2 or head_dim % 2:
-            raise ValueError(f"head_dim must be an even int >= 2 for RoPE, got {head_dim}")
-        if not (math.isfinite(theta) and theta > 1):
+        if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 2 or head_dim % 2:
+            raise ValueError(f"head_dim must be an even int >= 2 for RoPE, got {head_dim!r}")
+        if not (isinstance(theta, Real) and math.isfinite(theta) and theta > 1):
             raise ValueError(f"theta must be a finite number > 1, got {theta}")
         self.head_dim = head_dim
         self.theta = float(theta)
