@@ -177,7 +177,8 @@ class CausalSelfAttention(nn.Module):
         """The explicit attention matrix ``(B, H, L, L)``, for inspection (builds L×L)."""
         q, k, _ = self._split_heads(x, rope)
         length = q.shape[-2]
-        logits = ((q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)).float()
+        work = torch.float64 if q.dtype == torch.float64 else torch.float32  # half -> float32
+        logits = ((q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)).to(work)
         multiplier = self.query_multiplier(length, length, device=x.device, dtype=logits.dtype)
         if multiplier is not None:
             logits = logits * multiplier  # before masking: log 1 = 0 times -inf would be NaN
