@@ -4,8 +4,8 @@ Every interactive figure of the book is written once, as a function
 
     draw(fig, **params)
 
-that receives a cleared :class:`matplotlib.figure.Figure`, creates its own axes and draws. Two front
-ends drive it:
+that receives a cleared :class:`matplotlib.figure.Figure` (in constrained layout, so ``draw`` needs no
+``tight_layout``), creates its own axes and draws. Two front ends drive it:
 
 * :func:`live_sliders` — ipywidgets sliders that call ``draw`` again whenever a slider moves. Needs a
   running kernel (Jupyter, Colab). Works with ipywidgets 7.7 (Colab's version) and 8.
@@ -63,7 +63,7 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
     if fmt is not None and not isinstance(fmt, str):
         raise ValueError(f"fmt must be a format string with {{name}} and {{value}}, or None; got {fmt!r}")
 
-    fig = plt.figure(figsize=figsize, dpi=dpi)
+    fig = plt.figure(figsize=figsize, dpi=dpi, layout="constrained")
     try:
         def render_frame(index: int):
             fig.clear()
@@ -115,7 +115,7 @@ def sliders_widget(draw: DrawFunction, *, figsize=(7, 4), **sliders):
         controls[param] = widget
 
     def redraw(**params):
-        fig = plt.figure(figsize=figsize)
+        fig = plt.figure(figsize=figsize, layout="constrained")
         draw(fig, **params)
         plt.show()
 
