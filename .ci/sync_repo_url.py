@@ -29,7 +29,7 @@ def sync_notebook(path: Path) -> bool:
     badge = nbformat.v4.new_markdown_cell(links.badge_markdown(rel))
     badge.metadata["tags"] = [links.BADGE_TAG]
     install = nbformat.v4.new_code_cell(links.install_cell_source())
-    install.metadata["tags"] = [links.INSTALL_TAG]
+    install.metadata["tags"] = [links.INSTALL_TAG, "remove-cell"]  # the HTML book needs no install step
 
     old_badge = next((c for c in nb.cells if _tagged(c, links.BADGE_TAG)), None)
     old_install = next((c for c in nb.cells if _tagged(c, links.INSTALL_TAG)), None)
@@ -42,7 +42,10 @@ def sync_notebook(path: Path) -> bool:
     if old_install is not None:
         install["id"] = old_install.get("id", install["id"])
     new_cells = [badge, install] + rest
-    changed = [c.source for c in new_cells] != [c.source for c in nb.cells]
+    def signature(cells):
+        return [(c.source, c.get("metadata", {}).get("tags", [])) for c in cells]
+
+    changed = signature(new_cells) != signature(nb.cells)
     nb.cells = new_cells
     if changed:
         nbformat.write(nb, path)
