@@ -4,7 +4,7 @@ Every interactive figure of the book is written once, as a function
 
     draw(fig, **params)
 
-that receives a cleared :class:`matplotlib.figure.Figure` (in constrained layout, so ``draw`` needs no
+that receives a cleared :class:`matplotlib.figure.Figure` (by default in constrained layout, so ``draw`` needs no
 ``tight_layout``), creates its own axes and draws. Two front ends drive it:
 
 * :func:`live_sliders` — ipywidgets sliders that call ``draw`` again whenever a slider moves. Needs a
@@ -33,7 +33,8 @@ DrawFunction = Callable[..., None]
 
 
 def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Mapping | None = None,
-                  figsize=(7, 4), fmt: str | None = "{name} = {value:g}", dpi: int = 80):
+                  figsize=(7, 4), fmt: str | None = "{name} = {value:g}", dpi: int = 80,
+                  layout: str | None = "constrained"):
     """Pre-render ``draw(fig, **{name: v}, **fixed)`` for every ``v`` in ``values`` as an HTML slider.
 
     Each value becomes one frame of a matplotlib ``FuncAnimation``; ``to_jshtml()`` embeds the frames
@@ -43,6 +44,8 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
     nothing. The figure is closed afterwards, so no extra static copy is printed.
 
     Keep ``values`` short (8–16 frames) and ``dpi`` low: every frame is stored in the page.
+    ``layout`` is the figure's layout engine; ``None`` (``draw`` places its axes itself, e.g. with
+    ``fig.subplots_adjust``) renders about twice as fast as ``"constrained"``.
 
     Returns:
         ``IPython.display.HTML`` holding the slider.
@@ -59,11 +62,11 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
     fixed = dict(fixed or {})
     if name in fixed:
         raise ValueError(f"fixed must not contain the slider's own parameter {name!r}")
-    _check_figure_args(figsize, dpi)
+    _check_figure_args(figsize, dpi, layout)
     if fmt is not None and not isinstance(fmt, str):
         raise ValueError(f"fmt must be a format string with {{name}} and {{value}}, or None; got {fmt!r}")
 
-    fig = plt.figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = plt.figure(figsize=figsize, dpi=dpi, layout=layout)
     try:
         def render_frame(index: int):
             fig.clear()
@@ -82,7 +85,7 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
     return HTML(html)
 
 
-def sliders_widget(draw: DrawFunction, *, figsize=(7, 4), **sliders):
+def sliders_widget(draw: DrawFunction, *, figsize=(7, 4), layout: str | None = "constrained", **sliders):
     """Build (without showing) the ipywidgets front end: ``draw(fig, **params)`` redrawn on every change.
 
     ``sliders`` maps each parameter of ``draw`` to an ipywidgets widget (e.g. ``FloatSlider``,
@@ -99,7 +102,7 @@ def sliders_widget(draw: DrawFunction, *, figsize=(7, 4), **sliders):
         raise ValueError(f"draw must be a function draw(fig, **params), got {type(draw).__name__}")
     if not sliders:
         raise ValueError("give at least one slider, e.g. live_sliders(draw, n=(10, 1000, 10))")
-    _check_figure_args(figsize, dpi=None)
+    _check_figure_args(figsize, None, layout)
 
     controls = {}
     for param, spec in sliders.items():
@@ -115,14 +118,15 @@ def sliders_widget(draw: DrawFunction, *, figsize=(7, 4), **sliders):
         controls[param] = widget
 
     def redraw(**params):
-        fig = plt.figure(figsize=figsize, layout="constrained")
+        fig = plt.figure(figsize=figsize, layout=layout)
         draw(fig, **params)
         plt.show()
 
     return widgets.interactive(redraw, **controls)
 
 
-def live_sliders(draw: DrawFunction, *, figsize=(7, 4), **sliders) -> None:
+def live_sliders(draw: DrawFunction, *, figsize=(7, 4), layout: str | None = "constrained",
+                 **sliders) -> None:
     """Show ipywidgets sliders that redraw ``draw(fig, **params)`` (the kernel-backed front end).
 
     Like ``ipywidgets.interact``: the sliders and the first figure are displayed at once; every change
@@ -135,7 +139,7 @@ def live_sliders(draw: DrawFunction, *, figsize=(7, 4), **sliders) -> None:
     """
     from IPython.display import display
 
-    display(sliders_widget(draw, figsize=figsize, **sliders))
+    display(sliders_widget(draw, figsize=figsize, layout=layout, **sliders))
 
 
 def choice_slider(values: Sequence, *, value=None, description: str = ""):
@@ -159,13 +163,18 @@ def choice_slider(values: Sequence, *, value=None, description: str = ""):
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_figure_args(figsize, dpi) -> None:
+LAYOUTS = (None, "constrained", "compressed", "tight")
+
+
+def _check_figure_args(figsize, dpi, layout) -> None:
     ok = (isinstance(figsize, (tuple, list)) and len(figsize) == 2
           and all(isinstance(v, Real) and v > 0 for v in figsize))
     if not ok:
         raise ValueError(f"figsize must be (width, height) in inches, both > 0; got {figsize!r}")
     if dpi is not None and (not isinstance(dpi, Real) or dpi <= 0):
         raise ValueError(f"dpi must be a positive number, got {dpi!r}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
 
 def _label_frame(fig: Figure, label: str) -> None:

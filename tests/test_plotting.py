@@ -43,7 +43,7 @@ class Recorder:
 
 def test_static_slider_embeds_one_distinct_frame_per_value():
     values = [1, 2, 3, 4]
-    html = static_slider(draw_power, "k", values, fixed={"scale": 1.5}, figsize=(3, 2), dpi=40).data
+    html = static_slider(draw_power, "k", values, fixed={"scale": 1.5}, figsize=(3, 2), dpi=40, layout=None).data
     frames = embedded_frames(html)
     assert len(frames) == len(values)
     assert all(frame.startswith(b"\x89PNG") for frame in frames)
@@ -83,6 +83,7 @@ def test_static_slider_labels_frames_unless_fmt_is_none():
     (dict(draw=draw_power, name="k", values=[1], figsize=(0, 2)), "figsize"),
     (dict(draw=draw_power, name="k", values=[1], dpi=-5), "dpi"),
     (dict(draw=draw_power, name="k", values=[1], fmt=3), "fmt"),
+    (dict(draw=draw_power, name="k", values=[1], layout="grid"), "layout"),
 ])
 def test_static_slider_rejects_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -133,3 +134,5 @@ def test_sliders_widget_rejects_bad_arguments():
         sliders_widget("not callable", k=(0, 1))
     with pytest.raises(ValueError, match="'k'"):
         sliders_widget(Recorder(), k=object())
+    with pytest.raises(ValueError, match="layout"):
+        sliders_widget(Recorder(), layout="grid", k=(0, 1))
