@@ -1,0 +1,130 @@
+r"""Switch a trained model's attention to SSMax (or another length scaling), then optionally fine-tune.
+
+The SSMax paper's configurations (e) and (f) start from a softmax model:
+
+* (e) "Softmax was replaced with SSMax post-training";
+* (f) "switched to SSMax during the final phase of pretraining".
+
+:func:`switch_attention` does the replacement in every
+:class:`~ssmax_lite.layers.CausalSelfAttention` of a model, keeping all trained weights. With
+the default :math:`s = 1/\log L_{\text{train}}`,
+
+.. math::
+
+    s \log n = \frac{\log n}{\log L_{\text{train}}} = 1 \quad \text{at } n = L_{\text{train}},
+
+so the switched model computes *exactly* what the softmax model computed at the last position
+of a training sequence, flatter attention at earlier positions (:math:`n < L_{\text{train}}`)
+and sharper attention beyond the training length. :func:`fine_tune` then continues training
+the switched model (all weights and the new ``s``) for a few steps on the same task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layers import ATTENTION_KINDS, CausalSelfAttention
+from .train import TrainConfig, TrainResult, answer_loss, learning_rate
+
+__all__ = ["attention_modules", "fine_tune", "switch_attention"]
+
+
+def attention_modules(model: nn.Module) -> list[CausalSelfAttention]:
+    """Every :class:`CausalSelfAttention` inside ``model``, in order; ``ValueError`` if there is none."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    found = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
+    if not found:
+        raise ValueError("model has no CausalSelfAttention module to switch")
+    return found
+
+
+def switch_attention(model: nn.Module, attention: str = "ssmax", *, s_init: float | None = None,
+                     bias_init: float = 0.0, scaling_params: dict | None = None) -> nn.Module:
+    """Replace the attention of every layer of ``model`` by ``attention``, in place, and return ``model``.
+
+    Args:
+        model: a trained model (e.g. a :class:`~ssmax_lite.model.TinyTransformer`).
+        attention: a kind of :data:`ssmax_lite.layers.ATTENTION_KINDS`, default ``"ssmax"``.
+        s_init: the new ``s``; default ``1/log(train_len)`` so that ``s·log L_train = 1``.
+        bias_init, scaling_params: as in :class:`~ssmax_lite.layers.CausalSelfAttention`.
+
+    A model with a frozen ``config`` dataclass that has an ``attention`` field (``TinyTransformer``)
+    gets a copy of it with the new kind, so that e.g. ``model.length_scales()`` follows the switch.
+    New parameters (``s``) are created on the model's device; build the optimizer afterwards.
+    """
+    if attention not in ATTENTION_KINDS:
+        raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
+    for module in attention_modules(model):
+        module.set_attention(attention, s_init=s_init, bias_init=bias_init, scaling_params=scaling_params)
+    config = getattr(model, "config", None)
+    if dataclasses.is_dataclass(config) and any(f.name == "attention" for f in dataclasses.fields(config)):
+        changes = {"attention": attention}
+        if s_init is not None and any(f.name == "s_init" for f in dataclasses.fields(config)):
+            changes["s_init"] = s_init
+        model.config = dataclasses.replace(config, **changes)
+    return model
+
+
+def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | None = None,
+              warmup: int | None = None, data_seed: int = 1, progress: bool = False) -> TrainResult:
+    r"""Continue training ``model`` (all its parameters) on ``config``'s task for ``steps`` steps.
+
+    The recipe is :mod:`ssmax_lite.train`'s: the answer-position cross-entropy, AdamW with
+    β = (0.9, 0.95), weight decay ``config.weight_decay`` on matrices only, gradient clipping
+    ``config.grad_clip``, a linear warm-up over ``warmup`` steps (default ``steps // 10``) and a
+    cosine decay from ``lr`` (default ``config.lr``) to ``0.1·lr``; a fresh optimizer, so its
+    moments start from zero. Batches come from ``numpy.random.default_rng((config.seed, data_seed))``,
+    a stream different from pre-training's (``default_rng(config.seed)``). Runs on the model's
+    device, on the CPU deterministic for a seed.
+
+    Returns:
+        a :class:`~ssmax_lite.train.TrainResult` whose ``model`` is ``model`` (in eval mode).
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    lr = config.lr if lr is None else lr
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    warmup = steps // 10 if warmup is None else warmup
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup <= steps:
+        raise ValueError(f"warmup must be an int in [0, steps={steps}], got {warmup!r}")
+    attention_modules(model)  # raises for a model without attention to train
+    device = next(model.parameters()).device
+    schedule = dataclasses.replace(config, steps=steps, lr=lr, warmup=warmup)
+
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    others = [p for p in model.parameters() if p.dim() < 2]  # norms, biases, s, b, c
+    optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": config.weight_decay},
+                                   {"params": others, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+    rng = np.random.default_rng((config.seed, data_seed))
+    losses = np.empty(steps, dtype=np.float32)
+
+    from tqdm.auto import trange
+
+    model.train()
+    start = time.perf_counter()
+    for step in trange(steps, desc="fine-tune", disable=not progress, leave=True):
+        batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, schedule)
+        loss = answer_loss(model(batch.tokens), batch.targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        losses[step] = loss.detach().float().item()
+    wall_time = time.perf_counter() - start
+    model.eval()
+    if not np.all(np.isfinite(losses)):
+        raise FloatingPointError(f"fine-tuning diverged (non-finite loss); lower lr={lr}")
+    return TrainResult(model, losses, wall_time, config, device.type)
+
