@@ -4,8 +4,8 @@ Every interactive figure of the book is written once, as a function
 
     draw(fig, **params)
 
-that receives a cleared :class:`matplotlib.figure.Figure` (by default in constrained layout, so ``draw`` needs no
-``tight_layout``), creates its own axes and draws. Two front ends drive it:
+that receives a cleared :class:`matplotlib.figure.Figure` (by default in constrained layout, so
+``draw`` needs no ``tight_layout``), creates its own axes and draws. Two front ends drive it:
 
 * :func:`live_sliders` — ipywidgets sliders that call ``draw`` again whenever a slider moves. Needs a
   running kernel (Jupyter, Colab). Works with ipywidgets 7.7 (Colab's version) and 8.

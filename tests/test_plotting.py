@@ -43,7 +43,8 @@ class Recorder:
 
 def test_static_slider_embeds_one_distinct_frame_per_value():
     values = [1, 2, 3, 4]
-    html = static_slider(draw_power, "k", values, fixed={"scale": 1.5}, figsize=(3, 2), dpi=40, layout=None).data
+    html = static_slider(draw_power, "k", values, fixed={"scale": 1.5}, figsize=(3, 2), dpi=40,
+                         layout=None).data
     frames = embedded_frames(html)
     assert len(frames) == len(values)
     assert all(frame.startswith(b"\x89PNG") for frame in frames)
