@@ -1,0 +1,168 @@
+r"""Synthetic needle-in-a-haystack lookup tasks, generated on the fly (seeded, nothing to download).
+
+A sequence of ``length`` tokens holds a *haystack* with a fixed number of *needles* (key → value
+pairs whose keys are all different), followed by one *query* per needle. At a query position the
+model must reproduce the needle that holds the queried key; the loss and the accuracy are computed
+**only** at these answer positions (every other target is :data:`IGNORE`). The filler around the
+needles is made of the same kind of tokens as the needles, with keys that are not queried, so a
+longer sequence means more distractors and the same number of needles: exactly the situation in
+which softmax attention fades.
+
+Two layouts (``tokens_per_needle``):
+
+* ``1`` — **one-step lookup.** Each needle is a single token that carries its key *and* its value,
+  ``pair(k, v) = k·V + v``; the query is a separate token ``query(k)``, and the answer is the needle
+  itself, ``pair(k, v)`` (so, its value). One attention head that matches ``query(k)`` with
+  ``pair(k, ·)`` and copies what it finds solves it::
+
+      pair(7,2) pair(3,9) pair(12,0) ... pair(5,5) | query(12) query(5)  → targets: pair(12,0) pair(5,5)
+
+* ``2`` — **two-token lookup** (needs an induction circuit: a head that finds the earlier copy of
+  the key, and reads the token *after* it). Needles and filler are ``key value`` pairs; the query
+  is the key token again::
+
+      key(7) value(2) key(3) value(9) ... | key(3) key(7)  → targets: value(9) value(2)
+
+Token ids are laid out in blocks, see :class:`LookupTask`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["IGNORE", "LookupBatch", "LookupTask"]
+
+IGNORE = -100
+"""Target id of the positions that carry no answer (``torch.nn.functional.cross_entropy``'s default)."""
+
+
+@dataclass(frozen=True)
+class LookupBatch:
+    """One batch of a :class:`LookupTask`, as ``torch.long`` tensors.
+
+    Attributes:
+        tokens: ``(B, T)`` input ids.
+        targets: ``(B, T)`` the answer at each answer position (the token at the needle
+            position), :data:`IGNORE` elsewhere.
+        query_positions: ``(B, N)`` where the N queries sit (the answer positions).
+        needle_positions: ``(B, N)`` the token a query should attend to: the needle holding its
+            value (for the two-token layout, the value token right after the key).
+    """
+
+    tokens: torch.Tensor
+    targets: torch.Tensor
+    query_positions: torch.Tensor
+    needle_positions: torch.Tensor
+
+    def to(self, device) -> "LookupBatch":
+        return LookupBatch(*(t.to(device) for t in (self.tokens, self.targets,
+                                                     self.query_positions, self.needle_positions)))
+
+
+@dataclass(frozen=True)
+class LookupTask:
+    """A key → value retrieval task with a fixed number of needles in a haystack that grows with length.
+
+    Args:
+        n_keys: K, the number of distinct keys (needles and filler share them; a sequence's filler
+            uses only the ``K − n_needles`` keys that are not needles).
+        n_values: V, the number of distinct values.
+        n_needles: N, the needles per sequence, each queried once at the end (fixed at every length).
+        tokens_per_needle: 1 (one-step lookup) or 2 (key token then value token).
+
+    Token ids:
+        ``tokens_per_needle=1``: ``[0, K·V)`` pair tokens ``k·V + v`` (haystack and answers),
+        ``[K·V, K·V+K)`` query tokens.
+        ``tokens_per_needle=2``: ``[0, K)`` key tokens, ``[K, K+V)`` value tokens (the answers).
+    """
+
+    n_keys: int = 8
+    n_values: int = 8
+    n_needles: int = 4
+    tokens_per_needle: int = 1
+
+    def __post_init__(self):
+        for name in ("n_keys", "n_values", "n_needles"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.tokens_per_needle not in (1, 2):
+            raise ValueError(f"tokens_per_needle must be 1 (one-step lookup) or 2 (key then value), "
+                             f"got {self.tokens_per_needle!r}")
+        if self.n_keys < self.n_needles + 1:
+            raise ValueError(f"n_keys ({self.n_keys}) must exceed n_needles ({self.n_needles}): "
+                             f"the filler needs at least one key that is not a needle")
+
+    # ------------------------------------------------------------------ vocabulary
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids the model must embed."""
+        k, v = self.n_keys, self.n_values
+        return k * v + k if self.tokens_per_needle == 1 else k + v
+
+    @property
+    def value_offset(self) -> int:
+        """Two-token layout: the id of ``value(0)`` (values are ``value_offset + v``); 0 for pairs."""
+        return 0 if self.tokens_per_needle == 1 else self.n_keys
+
+    def min_length(self) -> int:
+        """The shortest sequence that holds the needles, their queries and one filler slot."""
+        return self.tokens_per_needle * (self.n_needles + 1) + self.n_needles
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample(self, batch_size: int, length: int, rng: np.random.Generator) -> LookupBatch:
+        """Draw ``batch_size`` sequences of ``length`` tokens with ``rng`` (a numpy ``Generator``).
+
+        The haystack takes the first ``length − N`` tokens (for the two-token layout a leading
+        value token pads an odd haystack), the N queries the last N, in random order. Needle
+        depths are uniform over the haystack.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < self.min_length():
+            raise ValueError(f"length must be an int >= {self.min_length()} for this task "
+                             f"({self.n_needles} needles, their queries and some filler), got {length!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                             f"got {type(rng).__name__}")
+        b, n, k_count = int(batch_size), self.n_needles, self.n_keys
+        per = self.tokens_per_needle
+        hay = int(length) - n
+        slots = hay // per                      # places for a needle or a filler item
+        pad = hay - slots * per                 # 0, or 1 leading token for the two-token layout
+
+        key_perm = np.argsort(rng.random((b, k_count)), axis=1)     # first N keys are the needles
+        needle_keys = key_perm[:, :n]
+        filler_keys = np.take_along_axis(key_perm[:, n:], rng.integers(0, k_count - n, (b, slots)), axis=1)
+        keys = filler_keys
+        values = rng.integers(0, self.n_values, (b, slots))
+        needle_slots = np.argsort(rng.random((b, slots)), axis=1)[:, :n]
+        rows = np.arange(b)[:, None]
+        keys[rows, needle_slots] = needle_keys
+
+        order = np.argsort(rng.random((b, n)), axis=1)              # the order of the queries
+        query_keys = np.take_along_axis(needle_keys, order, axis=1)
+        answer_slots = np.take_along_axis(needle_slots, order, axis=1)
+
+        if per == 1:
+            haystack = keys * self.n_values + values
+            queries = self.n_keys * self.n_values + query_keys
+            needle_pos = pad + answer_slots
+        else:
+            haystack = np.stack([keys, self.value_offset + values], axis=2).reshape(b, slots * 2)
+            queries = query_keys
+            needle_pos = pad + 2 * answer_slots + 1                 # the value token after the key
+        if pad:
+            haystack = np.concatenate([self.value_offset + rng.integers(0, self.n_values, (b, pad)),
+                                       haystack], axis=1)
+        tokens = np.concatenate([haystack, queries], axis=1)
+        query_pos = np.broadcast_to(np.arange(hay, hay + n), (b, n))
+        targets = np.full((b, int(length)), IGNORE, dtype=np.int64)
+        targets[rows, query_pos] = tokens[rows, needle_pos]             # the needle is the answer
+        as_long = lambda a: torch.from_numpy(np.array(a, dtype=np.int64))  # a writable copy  # noqa: E731
+        return LookupBatch(as_long(tokens), as_long(targets), as_long(query_pos), as_long(needle_pos))

@@ -1,0 +1,308 @@
+r"""Train a :class:`~ssmax_lite.model.TinyTransformer` on a :class:`~ssmax_lite.tasks.LookupTask`.
+
+One function, :func:`train`, takes a :class:`TrainConfig` (model, task, optimiser, seed) and returns a
+:class:`TrainResult` (the trained model, the loss at every step, the wall time). The loss is the
+cross-entropy at the answer positions only:
+
+.. math::
+
+    \mathcal{L} = -\frac{1}{|A|} \sum_{(b, t) \in A} \log p_\theta(y_{b,t} \mid x_{b, \le t}),
+
+with :math:`A` the query positions of the batch. Optimiser as in the SSMax paper's pretraining
+(AdamW, β = (0.9, 0.95), weight decay 0.1 only on matrices, gradient clipping 1.0), with a linear
+warm-up and a cosine decay to 10 % of the peak learning rate, since the runs here are short.
+
+On CUDA the loop uses bf16 autocast (attention runs through torch's fused SDPA); on the CPU it is
+deterministic for a seed: ``torch`` (weights) and the task's numpy generator are both seeded from
+``TrainConfig.seed``.
+
+:func:`preset` gives the two sizes the book uses: ``"quick"`` (a CPU trains it in seconds) and
+``"full"`` (for a GPU: bigger model, more steps, the harder two-token task).
+
+Optional cache: ``train(config, cache_dir=...)`` stores the trained weights under a hash of the
+config *and* of the source of the modules that define the model, the task and the loop, so a later
+chapter can reuse a model that an earlier one trained, and any code change trains afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from . import attention as _attention_module
+from . import functional as _functional_module
+from . import layers as _layers_module
+from . import model as _model_module
+from . import rope as _rope_module
+from . import tasks as _tasks_module
+from .model import ModelConfig, TinyTransformer
+from .tasks import IGNORE, LookupTask
+
+__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device", "preset",
+           "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (and so its cache key).
+
+    Args:
+        model: the :class:`~ssmax_lite.model.ModelConfig`; its ``train_len`` is the training length.
+        task: the :class:`~ssmax_lite.tasks.LookupTask`.
+        steps: optimiser steps.
+        batch_size: sequences per step.
+        lr: peak learning rate; ``warmup`` steps of linear warm-up, then cosine to ``0.1·lr``.
+        weight_decay: AdamW decay on matrices (rank ≥ 2) only.
+        grad_clip: gradient-norm clipping.
+        seed: seeds the weights (torch) and the training data (numpy).
+    """
+
+    model: ModelConfig
+    task: LookupTask = field(default_factory=LookupTask)
+    steps: int = 400
+    batch_size: int = 32
+    lr: float = 3e-3
+    warmup: int = 20
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.model, ModelConfig):
+            raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
+        if not isinstance(self.task, LookupTask):
+            raise ValueError(f"task must be a LookupTask, got {type(self.task).__name__}")
+        if self.model.vocab_size != self.task.vocab_size:
+            raise ValueError(f"model.vocab_size ({self.model.vocab_size}) must equal the task's "
+                             f"vocab_size ({self.task.vocab_size})")
+        if self.model.train_len < self.task.min_length():
+            raise ValueError(f"model.train_len ({self.model.train_len}) must be at least the task's "
+                             f"min_length() ({self.task.min_length()})")
+        for name in ("steps", "batch_size", "seed"):
+            value = getattr(self, name)
+            low = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+
+    @property
+    def train_len(self) -> int:
+        return self.model.train_len
+
+    def with_(self, **changes) -> "TrainConfig":
+        """A copy with some fields changed; model fields (``attention``, ``pe``, …) are accepted too."""
+        model_fields = {k: changes.pop(k) for k in list(changes) if k in ModelConfig.__dataclass_fields__}
+        model = replace(self.model, **model_fields) if model_fields else self.model
+        return replace(self, model=model, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        model: the trained model, in eval mode, on the device it trained on.
+        losses: the answer-position loss at every step (float32 numpy array of length ``steps``).
+        wall_time: seconds the training loop took (for a cached model, the original run's time).
+        config: the :class:`TrainConfig`.
+        device: ``"cpu"`` or ``"cuda"``.
+        from_cache: whether the weights were loaded from the cache.
+    """
+
+    model: TinyTransformer
+    losses: np.ndarray
+    wall_time: float
+    config: TrainConfig
+    device: str
+    from_cache: bool = False
+
+    def final_loss(self, last: int = 50) -> float:
+        """Mean loss over the last ``last`` steps."""
+        return float(np.mean(self.losses[-last:]))
+
+
+# ---------------------------------------------------------------------------------- presets
+
+PRESETS = {
+    # CPU: the chapter's default. 2 layers, 4 heads, d = 64, one-step lookup at L = 64.
+    "quick": dict(d_model=64, n_layers=2, n_heads=4, train_len=64, steps=400, batch_size=32,
+                  lr=3e-3, warmup=20, task=LookupTask(8, 8, 4, tokens_per_needle=1)),
+    # GPU (e.g. Colab): wider and deeper, longer training sequences, the two-token (induction) task.
+    "full": dict(d_model=256, n_layers=4, n_heads=8, train_len=256, steps=4000, batch_size=64,
+                 lr=1e-3, warmup=200, task=LookupTask(64, 64, 4, tokens_per_needle=2)),
+}
+
+
+def preset(name: str = "quick", *, attention: str = "softmax", pe: str = "nope", seed: int = 0,
+           **changes) -> TrainConfig:
+    """The :class:`TrainConfig` of preset ``"quick"`` or ``"full"`` with the given attention, pe and seed.
+
+    Further keyword arguments override any :class:`TrainConfig` or :class:`ModelConfig` field.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"preset name must be one of {tuple(PRESETS)}, got {name!r}")
+    p = dict(PRESETS[name])
+    task = changes.pop("task", p.pop("task"))
+    model_keys = ("d_model", "n_layers", "n_heads", "train_len")
+    model = ModelConfig(vocab_size=task.vocab_size, attention=attention, pe=pe,
+                        **{k: p.pop(k) for k in model_keys})
+    return TrainConfig(model=model, task=task, seed=seed, **p).with_(**changes)
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def default_device() -> str:
+    """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over the answer positions (targets other than ``IGNORE``)."""
+    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine from ``lr`` down to ``0.1·lr``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _optimizer(model: TinyTransformer, config: TrainConfig, device: str) -> torch.optim.AdamW:
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    others = [p for p in model.parameters() if p.dim() < 2]  # norms, biases, s, c
+    groups = [{"params": matrices, "weight_decay": config.weight_decay},
+              {"params": others, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), fused=(device == "cuda"))
+
+
+def train(config: TrainConfig, *, device: str | None = None, progress: bool = True,
+          cache_dir: str | Path | None = None, desc: str | None = None) -> TrainResult:
+    """Train a fresh model for ``config`` (or load it from ``cache_dir``) and return a :class:`TrainResult`.
+
+    Args:
+        config: the run.
+        device: ``"cpu"`` or ``"cuda"``; default :func:`default_device`.
+        progress: show a ``tqdm.auto`` progress bar.
+        cache_dir: a folder for trained weights (see :func:`default_cache_dir`), or ``None`` for no cache.
+        desc: the progress bar's label, default ``"<attention>/<pe> seed <seed>"``.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    device = default_device() if device is None else device
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but torch sees no GPU")
+
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"{cache_key(config, device)}.pt"
+        if cache_file.exists():
+            return _load(cache_file, config, device)
+
+    torch.manual_seed(config.seed)
+    model = TinyTransformer(config.model).to(device)
+    rng = np.random.default_rng(config.seed)
+    optimizer = _optimizer(model, config, device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else _no_autocast()
+    losses = np.empty(config.steps, dtype=np.float32)
+
+    from tqdm.auto import trange
+
+    label = desc or f"{config.model.attention}/{config.model.pe} seed {config.seed}"
+    model.train()
+    start = time.perf_counter()
+    for step in trange(config.steps, desc=label, disable=not progress, leave=True):
+        batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config)
+        with autocast:
+            logits = model(batch.tokens)
+        loss = answer_loss(logits, batch.targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        losses[step] = loss.detach().float().item()
+    wall_time = time.perf_counter() - start
+    if not np.all(np.isfinite(losses)):
+        raise FloatingPointError(f"training diverged (non-finite loss) for {label}; lower lr={config.lr}")
+    model.eval()
+    result = TrainResult(model, losses, wall_time, config, device)
+    if cache_file is not None:
+        _save(cache_file, result)
+    return result
+
+
+class _no_autocast:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---------------------------------------------------------------------------------- cache
+
+_SOURCE_MODULES = (_model_module, _tasks_module, _layers_module, _attention_module, _functional_module,
+                   _rope_module)
+
+
+def default_cache_dir() -> Path:
+    """``<repository>/_build/train_cache`` in a checkout of the book (git-ignored), else
+    ``~/.cache/ssmax_lite/train_cache`` (e.g. when installed with pip in Colab)."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "_toc.yml").exists() and (root / "ssmax_lite").is_dir():
+        return root / "_build" / "train_cache"
+    return Path.home() / ".cache" / "ssmax_lite" / "train_cache"
+
+
+def cache_key(config: TrainConfig, device: str) -> str:
+    """SHA-256 (first 16 hex digits) of the config, the device, torch's version and the source of the
+    modules that define the model, the task and this training loop."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
+    digest.update(f"{device} torch {torch.__version__}".encode())
+    for module in (*_SOURCE_MODULES, inspect.getmodule(train)):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
+
+
+def _save(path: Path, result: TrainResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": result.model.state_dict(), "losses": result.losses,
+                "wall_time": result.wall_time}, tmp)
+    tmp.replace(path)  # atomic: a reader never sees half a file
+
+
+def _load(path: Path, config: TrainConfig, device: str) -> TrainResult:
+    saved = torch.load(path, map_location=device, weights_only=False)
+    model = TinyTransformer(config.model).to(device)
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return TrainResult(model, np.asarray(saved["losses"], dtype=np.float32), float(saved["wall_time"]),
+                       config, device, from_cache=True)

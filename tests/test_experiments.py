@@ -1,0 +1,106 @@
+"""The command line reproduces the chapter's tables: run it on a tiny config and check its JSON."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ssmax_lite.evaluate import accuracy_by_length, needle_attention, rope_theta
+from ssmax_lite.experiments import format_table, main, summarize
+from ssmax_lite.tasks import LookupTask
+from ssmax_lite.train import preset, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cli_writes_a_sane_json(tmp_path, capsys):
+    out = tmp_path / "out.json"
+    code = main(["length", "--attention", "softmax", "ssmax", "--pe", "rope", "--train-len", "16",
+                 "--steps", "5", "--eval-mult", "1", "2", "--seeds", "0", "1", "--n-eval", "4",
+                 "--rope-theta-scale", "50", "--no-progress", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "softmax" in printed and "ssmax" in printed and "2×L" in printed
+
+    summary = json.loads(out.read_text())
+    assert summary["pe"] == "rope" and summary["train_len"] == 16 and summary["lengths"] == [16, 32]
+    assert summary["seeds"] == [0, 1] and summary["rope_theta_scale"] == 50
+    assert set(summary["results"]) == {"softmax", "ssmax"}
+    for kind, result in summary["results"].items():
+        assert len(result["train_loss"]) == 2 and all(len(c) == 5 for c in result["train_loss"])
+        assert all(t > 0 for t in result["wall_time_s"])
+        assert set(result["evaluations"]) == {"plain", "theta_scaled"}
+        for evaluation in result["evaluations"].values():
+            for cell in evaluation["accuracy"]:
+                assert len(cell["per_seed"]) == 2
+                assert 0 <= cell["min"] <= cell["mean"] <= cell["max"] <= 1
+                assert cell["std"] >= 0
+            for cell in evaluation["loss"]:
+                assert all(np.isfinite(v) and v > 0 for v in cell["per_seed"])
+
+
+def test_cli_runs_as_a_module(tmp_path):
+    out = tmp_path / "m.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "ssmax_lite.experiments", "length", "--attention", "constant",
+         "--train-len", "16", "--steps", "3", "--eval-mult", "1", "--seeds", "3", "--n-eval", "2",
+         "--no-progress", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["results"]["constant"]["evaluations"]["plain"]["accuracy"][0]["per_seed"]
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["length", "--attention", "sparsemax"])
+    assert main(["length", "--pe", "nope", "--rope-theta-scale", "50", "--steps", "1"]) == 2
+    assert "rope_theta_scale" in capsys.readouterr().err
+
+
+def test_summarize_and_table():
+    cell = summarize([0.5, 1.0, 0.75])
+    assert cell["mean"] == pytest.approx(0.75) and cell["min"] == 0.5 and cell["max"] == 1.0
+    assert cell["std"] == pytest.approx(np.std([0.5, 1.0, 0.75]))
+    summary = {"eval_mult": [1, 4], "pe": "nope", "train_len": 8, "seeds": [0],
+               "results": {"ssmax": {"evaluations": {"plain": {"accuracy": [summarize([1.0]),
+                                                                            summarize([0.25])]}}}}}
+    table = format_table(summary)
+    assert "4×L" in table and "0.250 ± 0.000" in table
+
+
+def _trained(attention="ssmax", pe="nope"):
+    config = preset("quick", attention=attention, pe=pe, d_model=32, n_heads=2, n_layers=1,
+                    train_len=16, steps=4, task=LookupTask(n_keys=4, n_values=4, n_needles=2))
+    return config, train(config, device="cpu", progress=False)
+
+
+def test_accuracy_by_length_counts_answers_and_keeps_needles_fixed():
+    config, result = _trained()
+    ev = accuracy_by_length(result.model, config.task, 16, [1, 2.5], n_sequences=6, batch_size=4)
+    assert ev.lengths == (16, 40) and ev.n_answers == 12
+    assert np.all((0 <= ev.accuracy) & (ev.accuracy <= 1)) and np.all(ev.loss > 0)
+    again = accuracy_by_length(result.model, config.task, 16, [1, 2.5], n_sequences=6, batch_size=3)
+    np.testing.assert_allclose(ev.loss, again.loss, rtol=1e-5)  # batching does not change the numbers
+
+
+def test_needle_attention_is_a_weight_per_layer_and_head():
+    config, result = _trained()
+    weights = needle_attention(result.model, config.task, [16, 48], n_sequences=3, batch_size=2)
+    assert weights.shape == (2, 1, 2)
+    assert np.all((weights > 0) & (weights < 1))
+
+
+def test_rope_theta_is_restored_after_evaluation():
+    config, result = _trained(pe="rope")
+    with rope_theta(result.model, 123_456.0):
+        assert result.model.rope.theta == 123_456.0
+    assert result.model.rope.theta == config.model.rope_theta
+    with pytest.raises(ValueError, match="multipliers"):
+        accuracy_by_length(result.model, config.task, 16, [])
+    with pytest.raises(ValueError, match="vocab_size"):
+        accuracy_by_length(result.model, LookupTask(n_keys=5), 16)
+    assert torch.is_tensor(result.model.blocks[0].attn.s)
