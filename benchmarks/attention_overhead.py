@@ -14,8 +14,11 @@ gradients reach ``q``, ``k``, ``v`` and ``s``.
 
 **Time.** All variants of one length run in the same process: one warm-up step each, then
 ``--repeats`` rounds in which every variant runs once, the order rotating from round to round
-so that no variant always follows the same neighbour. The table gives the median step time
-and the ratio of medians to ``softmax``.
+so that no variant always follows the same neighbour. The table gives the median wall time
+of a step and its ratio to ``softmax``, and the ratio of the median CPU times of the process
+(``time.process_time``). On a machine shared with other jobs the wall time also counts the
+moments those jobs hold the cores; the CPU time does not (it does count threads that spin
+while waiting, so it is cleanest with ``--threads 1``).
 
 **Peak memory.** PyTorch has no peak-memory counter for CPU tensors, and the profiler's
 ``profile_memory`` misses the allocations made during backward (it saw none in our tries), so
@@ -124,8 +127,8 @@ def matrix_bytes(batch: int, heads: int, length: int) -> int:
 # --------------------------------------------------------------------------- time
 
 
-def time_length(length: int, variants, args) -> dict[str, float]:
-    """Median seconds per step for each variant, interleaved in one process."""
+def time_length(length: int, variants, args) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds per step for each variant (``--repeats`` samples), interleaved."""
     inputs = make_inputs(args.batch, args.heads, length, args.head_dim)
     for variant in variants:  # warm-up
         step(variant, *inputs)
@@ -133,10 +136,10 @@ def time_length(length: int, variants, args) -> dict[str, float]:
     for round_index in range(args.repeats):
         shift = round_index % len(variants)
         for variant in variants[shift:] + variants[:shift]:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step(variant, *inputs)
-            times[variant].append(time.perf_counter() - start)
-    return {variant: statistics.median(values) for variant, values in times.items()}
+            times[variant].append((time.perf_counter() - start, time.process_time() - start_cpu))
+    return times
 
 
 # --------------------------------------------------------------------------- memory
@@ -211,7 +214,7 @@ def main(argv=None) -> None:
     print(f"causal attention, forward + backward, float32, CPU ({torch.get_num_threads()} threads), "
           f"B={args.batch}, H={args.heads}, E={args.head_dim}, {args.repeats} interleaved repeats, "
           f"torch {torch.__version__}")
-    header = (f"{'L':>6}  {'variant':<13} {'median s':>9} {'time ratio':>10} "
+    header = (f"{'L':>6}  {'variant':<13} {'median s':>9} {'time ratio':>10} {'cpu ratio':>10} "
               f"{'step MiB':>9} {'step ratio':>10} {'total MiB':>9} {'total ratio':>11}")
     print(header)
     print("-" * len(header))
@@ -225,11 +228,13 @@ def main(argv=None) -> None:
             notes.append(f"L={length}: ssmax-matrix skipped, it would need about {estimate:.0f} GiB "
                          f"({MATRIX_COPIES} matrices of {args.batch}·{args.heads}·{length}² floats; "
                          f"limit --matrix-limit-gib {args.matrix_limit_gib:g})")
-        medians = time_length(length, variants, args)
+        times = time_length(length, variants, args)
+        medians = {variant: statistics.median(wall for wall, _ in values) for variant, values in times.items()}
+        cpu = {variant: statistics.median(used for _, used in values) for variant, values in times.items()}
         memory = {variant: measure_memory(variant, length, args) for variant in variants}
         for variant in variants:
             row = f"{length:>6}  {variant:<13} {medians[variant]:>9.3f} " \
-                  f"{medians[variant] / medians['softmax']:>10.3f} "
+                  f"{medians[variant] / medians['softmax']:>10.3f} {cpu[variant] / cpu['softmax']:>10.3f} "
             if memory[variant] is None:
                 row += f"{'-':>9} {'-':>10} {'-':>9} {'-':>11}"
             else:
@@ -242,8 +247,9 @@ def main(argv=None) -> None:
         print(f"{'':>6}  [L={length} took {time.perf_counter() - start:.0f} s]", flush=True)
     for note in notes:
         print("note:", note)
-    print("ratios are to softmax at the same L; step = memory the step allocates, "
-          "total = step + q, k, v and the upstream gradient")
+    print("ratios are to softmax at the same L. time ratio: of the median wall times; cpu ratio: of the "
+          "median CPU times of the process (not counting time other jobs held the cores). step: memory "
+          "the step allocates; total: step + q, k, v and the upstream gradient")
 
 
 if __name__ == "__main__":
