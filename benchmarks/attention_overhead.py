@@ -21,7 +21,7 @@ moments those jobs hold the cores; the CPU time does not (it does count threads 
 while waiting, so it is cleanest with ``--threads 1``).
 
 **Peak memory.** PyTorch has no peak-memory counter for CPU tensors, and the profiler's
-``profile_memory`` misses the allocations made during backward (it saw none in our tries), so
+``profile_memory`` recorded almost none of the step's allocations in our tries (1 to 8 events), so
 we measure the resident memory of the process instead, in a fresh subprocess per variant
 and length:
 
@@ -42,7 +42,7 @@ This needs Linux (``/proc``); elsewhere the memory columns are left empty.
 
 ``ssmax-matrix`` builds several ``B·H·L²`` float32 matrices; when its estimated peak
 (``MATRIX_COPIES`` matrices) exceeds ``--matrix-limit-gib`` (default 8) it is skipped with a
-printed note. The default run (L = 512, 2048, 8192, 5 repeats) takes about 4-5 minutes on
+printed note. The default run (L = 512, 2048, 8192, 5 repeats) takes 3 to 6 minutes on
 two busy CPU cores.
 
 Usage::
