@@ -78,8 +78,8 @@ def format_table(results, metric: str = "accuracy", digits: int = 3) -> str:
     lengths = results[0].lengths
     if any(r.lengths != lengths for r in results):
         raise ValueError("every result must be evaluated at the same lengths")
-    width = max(len(r.name) for r in results)
-    cell = 2 * digits + 12
+    width = max(len(r.name) for r in results) + 2
+    cell = 3 * (digits + 2) + 4 + 2  # "m.mmm [l.lll–h.hhh]" and two spaces before it
     header = f"{metric + ' at length':<{width}}" + "".join(f"{length:>{cell}}" for length in lengths)
     rows = [header]
     for r in results:
