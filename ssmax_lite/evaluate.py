@@ -132,19 +132,25 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
 
 @torch.no_grad()
 def needle_attention(model: TinyTransformer, task: LookupTask, lengths, *, n_sequences: int = 8,
-                     batch_size: int = 2, seed: int = 4321,
+                     batch_size: int = 2, seed: int = 4321, heads: str = "each",
                      rope_theta_value: float | None = None) -> np.ndarray:
-    r"""Mean attention weight from each query onto its needle, ``(len(lengths), n_layers, n_heads)``.
+    r"""Mean attention weight from each query onto its needle, per length, layer (and head).
 
     For a query at position ``t`` (it sees ``n = t + 1`` keys) and its needle at position ``j``,
     the weight is :math:`a_{t j}` of each layer's attention matrix (``attn.attention_weights``),
-    averaged over the queries and ``n_sequences`` sequences of each length. Builds ``T × T``
-    matrices, so keep ``batch_size`` small for long sequences.
+    averaged over the queries and ``n_sequences`` sequences of each length.
+
+    ``heads="each"`` returns ``(len(lengths), n_layers, n_heads)``. ``heads="max"`` first takes,
+    for every query, the largest weight on its needle over the heads of a layer (different heads
+    may retrieve different keys), then averages: ``(len(lengths), n_layers)``.
+    Builds ``T × T`` matrices, so keep ``batch_size`` small for long sequences.
     """
+    if heads not in ("each", "max"):
+        raise ValueError(f"heads must be 'each' or 'max', got {heads!r}")
     lengths = [int(n) for n in lengths]
     _check_eval_args(model, task, max(task.min_length(), min(lengths)), [1], n_sequences, batch_size)
     device = next(model.parameters()).device
-    out = np.zeros((len(lengths), model.config.n_layers, model.config.n_heads))
+    out = np.zeros((len(lengths), model.config.n_layers) + ((model.config.n_heads,) if heads == "each" else ()))
     with rope_theta(model, rope_theta_value):
         for i, length in enumerate(lengths):
             everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
@@ -155,6 +161,8 @@ def needle_attention(model: TinyTransformer, task: LookupTask, lengths, *, n_seq
                 for layer, block in enumerate(model.blocks):
                     weights = block.attn.attention_weights(block.ln_attn(x), rope=model.rope)  # (B,H,T,T)
                     on_needle = weights[rows, :, batch.query_positions, batch.needle_positions]  # (B,N,H)
+                    if heads == "max":
+                        on_needle = on_needle.max(dim=-1).values
                     out[i, layer] += on_needle.float().sum(dim=(0, 1)).cpu().numpy()
                     del weights
                     x = block(x, rope=model.rope)

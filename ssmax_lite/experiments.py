@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .evaluate import accuracy_by_length
 from .layers import ATTENTION_KINDS
@@ -138,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --pe rope, also evaluate with θ multiplied by this (the paper: 50)")
     length.add_argument("--n-eval", type=int, default=64, help="evaluation sequences per length")
     length.add_argument("--device", default=None, choices=("cpu", "cuda"))
+    length.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (the chapter uses 1: faster for the quick model)")
     length.add_argument("--cache", action="store_true",
                         help=f"reuse trained models from the cache ({default_cache_dir()})")
     length.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -148,6 +151,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     mults = [int(m) if float(m).is_integer() else m for m in args.eval_mult]
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
     try:
         summary, _ = length_experiment(
             args.attention, pe=args.pe, preset_name=args.preset, seeds=args.seeds, eval_mult=mults,

@@ -30,6 +30,7 @@ import hashlib
 import inspect
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -272,8 +273,11 @@ _SOURCE_MODULES = (_model_module, _tasks_module, _layers_module, _attention_modu
 
 
 def default_cache_dir() -> Path:
-    """``<repository>/_build/train_cache`` in a checkout of the book (git-ignored), else
+    """Where trained models are cached: ``$SSMAX_LITE_CACHE`` if set, else
+    ``<repository>/_build/train_cache`` in a checkout of the book (git-ignored), else
     ``~/.cache/ssmax_lite/train_cache`` (e.g. when installed with pip in Colab)."""
+    if os.environ.get("SSMAX_LITE_CACHE"):
+        return Path(os.environ["SSMAX_LITE_CACHE"])
     root = Path(__file__).resolve().parent.parent
     if (root / "_toc.yml").exists() and (root / "ssmax_lite").is_dir():
         return root / "_build" / "train_cache"
@@ -281,11 +285,13 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(config: TrainConfig, device: str) -> str:
-    """SHA-256 (first 16 hex digits) of the config, the device, torch's version and the source of the
-    modules that define the model, the task and this training loop."""
+    """SHA-256 (first 16 hex digits) of the config, the device (and on the CPU torch's thread count),
+    torch's version and the source of the modules that define the model, the task and this loop."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
-    digest.update(f"{device} torch {torch.__version__}".encode())
+    # CPU kernels split their sums by thread, so the thread count changes the last bits of a run
+    threads = f" threads {torch.get_num_threads()}" if device == "cpu" else ""
+    digest.update(f"{device} torch {torch.__version__}{threads}".encode())
     for module in (*_SOURCE_MODULES, inspect.getmodule(train)):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]

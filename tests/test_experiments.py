@@ -92,6 +92,12 @@ def test_needle_attention_is_a_weight_per_layer_and_head():
     weights = needle_attention(result.model, config.task, [16, 48], n_sequences=3, batch_size=2)
     assert weights.shape == (2, 1, 2)
     assert np.all((weights > 0) & (weights < 1))
+    best = needle_attention(result.model, config.task, [16, 48], n_sequences=3, batch_size=3, heads="max")
+    assert best.shape == (2, 1)
+    # the mean of per-query maxima lies between the best head's mean and 1
+    assert np.all(best >= weights.max(axis=-1) - 1e-9) and np.all(best <= 1)
+    with pytest.raises(ValueError, match="heads"):
+        needle_attention(result.model, config.task, [16], heads="sum")
 
 
 def test_rope_theta_is_restored_after_evaluation():
