@@ -34,6 +34,7 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with .ci/nbval_sanitize.cfg \
+	    --nbval-cell-timeout 900 \
 	    -p no:randomly notebooks
 
 test-browser: $(STAMP)
