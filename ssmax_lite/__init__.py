@@ -8,7 +8,19 @@ Modules, one idea each:
 * :mod:`ssmax_lite.functional`  — ``softmax`` and ``ssmax`` on numpy arrays and torch tensors
 * :mod:`ssmax_lite.attention`   — ``scaled_dot_product_attention`` with SSMax, through torch's fused kernel
 * :mod:`ssmax_lite.rope`        — rotary position embedding with a changeable θ
-* :mod:`ssmax_lite.layers`      — ``CausalSelfAttention``, the drop-in module
+* :mod:`ssmax_lite.scalings`    — the registry of length scalings: SSMax and its peers (log n, Qwen, Llama 4, YaRN, …)
+* :mod:`ssmax_lite.layers`      — ``CausalSelfAttention``, the drop-in module, for any method of the registry
+
+The training chapters' tools, imported on demand:
+
+* :mod:`ssmax_lite.model`       — ``TinyTransformer`` and its ``ModelConfig`` (NoPE or RoPE)
+* :mod:`ssmax_lite.tasks`       — synthetic needle/lookup tasks generated on the fly
+* :mod:`ssmax_lite.train`       — the training loop and its ``quick`` / ``full`` presets
+* :mod:`ssmax_lite.evaluate`    — accuracy against length, attention on the needle, learned s
+* :mod:`ssmax_lite.experiments` — chapter 3's experiments, also a command line (``python -m ssmax_lite.experiments``)
+* :mod:`ssmax_lite.convert`     — switching a trained model to SSMax (the paper's configurations e and f)
+* :mod:`ssmax_lite.compare`     — one method's accuracy over seeds, as a table and a plot (chapters 4–5)
+* :mod:`ssmax_lite.fading`      — closed forms behind chapters 1–2 (top weight, bound, entropy)
 
 Plotting and widget helpers live in :mod:`ssmax_lite.plotting` (needs matplotlib and
 ipywidgets) and are not imported here: ``import ssmax_lite`` needs only numpy and torch.
