@@ -98,3 +98,12 @@ def test_bad_preset_and_device_raise():
         train(preset("quick", **TINY), device="tpu", progress=False)
     with pytest.raises(ValueError, match="config"):
         train({"steps": 3})
+
+
+def test_full_preset_runs_a_few_steps_on_the_cpu():
+    """The GPU preset is never trained in CI; this checks that its model, two-token task and loop fit
+    together (two steps on the CPU), so a Colab reader does not meet a shape error after minutes."""
+    config = preset("full", attention="ssmax", steps=2, warmup=1)
+    assert config.task.tokens_per_needle == 2 and config.model.train_len == 256
+    result = train(config, device="cpu", progress=False)
+    assert result.losses.shape == (2,) and np.all(np.isfinite(result.losses))
