@@ -32,7 +32,7 @@ except ImportError:  # run from a checkout without ``pip install -e .``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssmax_lite.model import TinyTransformer
-from ssmax_lite.train import _optimizer, answer_loss, default_device, preset
+from ssmax_lite.train import default_device, make_optimizer, preset, train_step
 
 KINDS = ("softmax", "ssmax")
 
@@ -41,17 +41,11 @@ def make_step(config, device: str):
     """A closure that runs one training step of a fresh model for ``config`` on a fixed batch."""
     torch.manual_seed(0)
     model = TinyTransformer(config.model).to(device).train()
-    optimizer = _optimizer(model, config, device)
+    optimizer = make_optimizer(model, config, device)
     batch = config.task.sample(config.batch_size, config.train_len, np.random.default_rng(0)).to(device)
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=(device == "cuda")):
-            logits = model(batch.tokens)
-        loss = answer_loss(logits, batch.targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        train_step(model, optimizer, batch, config.grad_clip, device)
         if device == "cuda":
             torch.cuda.synchronize()
 

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .layers import ATTENTION_KINDS, CausalSelfAttention
-from .train import TrainConfig, TrainResult, answer_loss, learning_rate
+from .train import TrainConfig, TrainResult, learning_rate, make_optimizer, train_step
 
 __all__ = ["attention_modules", "fine_tune", "switch_attention"]
 
@@ -101,10 +101,7 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
     device = next(model.parameters()).device
     schedule = dataclasses.replace(config, steps=steps, lr=lr, warmup=warmup)
 
-    matrices = [p for p in model.parameters() if p.dim() >= 2]
-    others = [p for p in model.parameters() if p.dim() < 2]  # norms, biases, s, b, c
-    optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": config.weight_decay},
-                                   {"params": others, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+    optimizer = make_optimizer(model, schedule, device.type)
     rng = np.random.default_rng((config.seed, data_seed))
     losses = np.empty(steps, dtype=np.float32)
 
@@ -116,12 +113,7 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
         batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, schedule)
-        loss = answer_loss(model(batch.tokens), batch.targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        losses[step] = loss.detach().float().item()
+        losses[step] = train_step(model, optimizer, batch, config.grad_clip, device.type).item()
     wall_time = time.perf_counter() - start
     model.eval()
     if not np.all(np.isfinite(losses)):

@@ -48,8 +48,8 @@ from . import tasks as _tasks_module
 from .model import ModelConfig, TinyTransformer
 from .tasks import IGNORE, LookupTask
 
-__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device", "preset",
-           "train"]
+__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device", "make_optimizer",
+           "preset", "train", "train_step"]
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,22 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _optimizer(model: TinyTransformer, config: TrainConfig, device: str) -> torch.optim.AdamW:
+def train_step(model: TinyTransformer, optimizer: torch.optim.Optimizer, batch, grad_clip: float,
+               device: str) -> torch.Tensor:
+    """One optimiser step on the answer loss: forward (bf16 autocast on CUDA), backward, clip the
+    gradient norm to ``grad_clip``, step. Returns the loss (a detached float32 scalar)."""
+    with torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else _no_autocast():
+        logits = model(batch.tokens)
+    loss = answer_loss(logits, batch.targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach().float()
+
+
+def make_optimizer(model: TinyTransformer, config: TrainConfig, device: str) -> torch.optim.AdamW:
+    """AdamW with betas (0.9, 0.95); weight decay on matrices (rank >= 2) only, as in the paper."""
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     others = [p for p in model.parameters() if p.dim() < 2]  # norms, biases, s, c
     groups = [{"params": matrices, "weight_decay": config.weight_decay},
@@ -227,8 +242,7 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
     torch.manual_seed(config.seed)
     model = TinyTransformer(config.model).to(device)
     rng = np.random.default_rng(config.seed)
-    optimizer = _optimizer(model, config, device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else _no_autocast()
+    optimizer = make_optimizer(model, config, device)
     losses = np.empty(config.steps, dtype=np.float32)
 
     from tqdm.auto import trange
@@ -240,14 +254,7 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
         batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        with autocast:
-            logits = model(batch.tokens)
-        loss = answer_loss(logits, batch.targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        losses[step] = loss.detach().float().item()
+        losses[step] = train_step(model, optimizer, batch, config.grad_clip, device).item()
     wall_time = time.perf_counter() - start
     if not np.all(np.isfinite(losses)):
         raise FloatingPointError(f"training diverged (non-finite loss) for {label}; lower lr={config.lr}")
