@@ -51,7 +51,7 @@ from .scalings import SCALINGS, fixed_params, get_scaling
 
 __all__ = ["ATTENTION_KINDS", "CausalSelfAttention"]
 
-# The paper's five kinds first (in their historical order), then SSMax's peers.
+# The paper's four kinds and the constant control first, then SSMax's peers.
 ATTENTION_KINDS = tuple(SCALINGS)
 
 _LEARNABLE = ("s", "bias", "scale")  # the per-head tensors a kind may own (state-dict names)
