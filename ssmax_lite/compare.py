@@ -21,7 +21,7 @@ import numpy as np
 
 from .evaluate import accuracy_by_length
 
-__all__ = ["MethodResult", "evaluate_method", "format_table", "plot_accuracy"]
+__all__ = ["MethodResult", "evaluate_method", "format_table", "plot_accuracy", "plot_accuracy_and_loss"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,20 @@ def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None =
     ax.set_ylabel(metric if metric == "accuracy" else "answer loss (nats)")
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_accuracy_and_loss(results, train_len: int | None = None, styles=None, figsize=(10, 3.8)):
+    """The chapters' two-panel figure: accuracy (left) and answer loss on a log axis (right) against
+    length, mean over seeds with the min–max band. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    results = list(results)
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
+    plot_accuracy(ax_acc, results, "accuracy", train_len=train_len, styles=styles)
+    plot_accuracy(ax_loss, results, "loss", train_len=train_len, styles=styles)
+    ax_loss.set_yscale("log")
+    n_seeds = results[0]._metric("accuracy").shape[0] if results else 0
+    ax_acc.set_title(f"accuracy (mean, band = min–max of {n_seeds} seeds)", fontsize=10)
+    ax_loss.set_title("answer loss", fontsize=10)
+    ax_acc.legend(fontsize=7.5, loc="lower left")
+    return fig

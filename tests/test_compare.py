@@ -52,3 +52,22 @@ def test_evaluate_method_stacks_one_row_per_model():
     assert np.all((0 <= result.accuracy) & (result.accuracy <= 1)) and np.all(result.loss > 0)
     with pytest.raises(ValueError, match="at least one model"):
         evaluate_method("softmax", [], config.task, 16, (1,))
+
+
+def test_accuracy_and_loss_figure_draws_mean_and_band_per_method():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ssmax_lite.compare import plot_accuracy_and_loss
+
+    results = [_result("softmax", [[1.0, 0.5], [0.5, 0.25]], loss=[[0.1, 0.2], [0.3, 0.4]]),
+               _result("ssmax", [[1.0, 1.0], [1.0, 1.0]], loss=[[0.1, 0.1], [0.1, 0.1]])]
+    fig = plot_accuracy_and_loss(results, train_len=64)
+    ax_acc, ax_loss = fig.axes
+    assert [line.get_label() for line in ax_acc.get_lines()[:2]] == ["softmax", "ssmax"]
+    np.testing.assert_allclose(ax_acc.get_lines()[0].get_ydata(), [0.75, 0.375])
+    np.testing.assert_allclose(ax_loss.get_lines()[0].get_ydata(), [0.2, 0.3])
+    assert ax_loss.get_yscale() == "log" and "2 seeds" in ax_acc.get_title()
+    plt.close(fig)
