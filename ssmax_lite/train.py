@@ -292,13 +292,15 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(config: TrainConfig, device: str) -> str:
-    """SHA-256 (first 16 hex digits) of the config, the device (and on the CPU torch's thread count),
-    torch's version and the source of the modules that define the model, the task and this loop."""
+    """SHA-256 (first 16 hex digits) of the config, the device (and on the CPU torch's thread count and
+    vector code path), torch's version and the source of the modules that define the model, the task and
+    this loop."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
-    # CPU kernels split their sums by thread, so the thread count changes the last bits of a run
-    threads = f" threads {torch.get_num_threads()}" if device == "cpu" else ""
-    digest.update(f"{device} torch {torch.__version__}{threads}".encode())
+    # CPU kernels split their sums by thread, and order them by the vector instructions they use
+    # (AVX-512, AVX2, or none with ATEN_CPU_CAPABILITY=default): both change the last bits of a run
+    cpu = f" threads {torch.get_num_threads()} {torch.backends.cpu.get_cpu_capability()}" if device == "cpu" else ""
+    digest.update(f"{device} torch {torch.__version__}{cpu}".encode())
     for module in (*_SOURCE_MODULES, inspect.getmodule(train)):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]
