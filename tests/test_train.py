@@ -70,6 +70,26 @@ def test_cache_key_depends_on_config():
     assert cache_key(base, "cpu") == cache_key(preset("quick", attention="ssmax"), "cpu")
 
 
+def test_cache_key_depends_on_the_cpu_code_path():
+    # AVX-512, AVX2 or no vector instructions sum in other orders, so a model cached on one path is not
+    # the model another path trains: each code path gets its own key (torch reads the variable at start-up)
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch; from ssmax_lite.train import cache_key, preset; "
+            "print(torch.backends.cpu.get_cpu_capability(), cache_key(preset('quick'), 'cpu'))")
+    runs = {}
+    for capability in ("default", "avx2"):
+        env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
+        used, key = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   check=True).stdout.split()
+        runs[used] = key
+    if len(runs) < 2:
+        pytest.skip("this CPU has no AVX2 code path to compare with")
+    assert len(set(runs.values())) == 2
+
+
 def test_presets_build_valid_configs():
     for name in PRESETS:
         for pe in ("nope", "rope"):
