@@ -47,7 +47,7 @@ from ._checks import check_finite, check_finite_where_free
 from ._constants import cached_constant
 from .functional import ssmax_multiplier_of_log_n
 
-__all__ = ["scaled_dot_product_attention", "scaled_query_attention", "attended_key_counts",
+__all__ = ["scaled_dot_product_attention", "scaled_query_attention", "attended_key_counts", "key_counts",
            "log_key_counts", "query_multiplier"]
 
 
