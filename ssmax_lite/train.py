@@ -48,8 +48,8 @@ from . import tasks as _tasks_module
 from .model import ModelConfig, TinyTransformer
 from .tasks import IGNORE, LookupTask
 
-__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device", "make_optimizer",
-           "preset", "train", "train_step"]
+__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device", "fit",
+           "make_optimizer", "preset", "train", "train_step"]
 
 
 @dataclass(frozen=True)
@@ -241,28 +241,39 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
 
     torch.manual_seed(config.seed)
     model = TinyTransformer(config.model).to(device)
+    label = desc or f"{config.model.attention}/{config.model.pe} seed {config.seed}"
+    result = fit(model, config, device=device, progress=progress, desc=label)
+    if cache_file is not None:
+        _save(cache_file, result)
+    return result
+
+
+def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", progress: bool = True,
+        desc: str = "train") -> TrainResult:
+    """Train ``model`` (already on ``device``) for ``config.steps`` steps of ``config``'s task; the loop of :func:`train`.
+
+    ``model`` maps tokens ``(B, T)`` to logits ``(B, T, V)``: a :class:`~ssmax_lite.model.TinyTransformer`,
+    or another model wrapped so (chapter 6 wraps a Hugging Face model). Batches come from
+    ``numpy.random.default_rng(config.seed)``. Returns a :class:`TrainResult` with ``model`` in eval mode.
+    """
     rng = np.random.default_rng(config.seed)
     optimizer = make_optimizer(model, config, device)
     losses = np.empty(config.steps, dtype=np.float32)
 
     from tqdm.auto import trange
 
-    label = desc or f"{config.model.attention}/{config.model.pe} seed {config.seed}"
     model.train()
     start = time.perf_counter()
-    for step in trange(config.steps, desc=label, disable=not progress, leave=True):
+    for step in trange(config.steps, desc=desc, disable=not progress, leave=True):
         batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         losses[step] = train_step(model, optimizer, batch, config.grad_clip, device).item()
     wall_time = time.perf_counter() - start
     if not np.all(np.isfinite(losses)):
-        raise FloatingPointError(f"training diverged (non-finite loss) for {label}; lower lr={config.lr}")
+        raise FloatingPointError(f"training diverged (non-finite loss) for {desc}; lower lr={config.lr}")
     model.eval()
-    result = TrainResult(model, losses, wall_time, config, device)
-    if cache_file is not None:
-        _save(cache_file, result)
-    return result
+    return TrainResult(model, losses, wall_time, config, device)
 
 
 class _no_autocast:

@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -268,3 +269,40 @@ def test_bad_models_raise_a_clear_value_error(tmp_path):
         ssmax_hf.from_pretrained(transformers.AutoModelForCausalLM, tmp_path)
     with pytest.raises(ValueError, match="no SSMax layer"):
         ssmax_hf.learned_scales(build("llama"))
+
+
+# ------------------------------------------------------------------------------ the book's task (chapter 6)
+
+
+def test_an_hf_model_trains_and_is_evaluated_like_the_tiny_transformer():
+    from ssmax_lite.evaluate import accuracy_by_length
+    from ssmax_lite.hf_task import TokensToLogits, train_hf_model
+    from ssmax_lite.train import preset
+
+    config = preset("quick", steps=6, batch_size=4)
+    lm = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=config.task.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=4))
+    s_before = ssmax_hf.learned_scales(ssmax_hf.enable_ssmax(lm, train_length=config.train_len))
+    result = train_hf_model(lm, config)
+    assert isinstance(result.model, TokensToLogits) and result.model.lm is lm and not lm.training
+    assert result.losses.shape == (6,) and np.isfinite(result.losses).all()
+    assert not torch.equal(ssmax_hf.learned_scales(lm), s_before)  # s trained along with the weights
+    evaluation = accuracy_by_length(result.model, config.task, config.train_len, (1, 2), n_sequences=2)
+    assert evaluation.lengths == (64, 128) and ((0 <= evaluation.accuracy) & (evaluation.accuracy <= 1)).all()
+
+
+def test_the_task_bridge_rejects_what_it_cannot_train():
+    from ssmax_lite.evaluate import accuracy_by_length
+    from ssmax_lite.hf_task import TokensToLogits, train_hf_model
+    from ssmax_lite.train import preset
+
+    config = preset("quick", steps=2)
+    with pytest.raises(ValueError, match="lm must be a causal language model"):
+        TokensToLogits(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="must equal the task's vocab_size"):
+        train_hf_model(build("llama"), config)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        train_hf_model(build("llama"), config.to_dict())
+    with pytest.raises(ValueError, match="model must be a TinyTransformer or a module that maps tokens"):
+        accuracy_by_length(torch.nn.Linear(2, 2), config.task, config.train_len, (1,))
