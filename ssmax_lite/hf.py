@@ -182,7 +182,8 @@ def enable_ssmax(model: PreTrainedModel, *, s: float | None = None, train_length
         raise ValueError(f"ssmax attention has no attention dropout: config.attention_dropout must be 0.0, "
                          f"got {model.config.attention_dropout}")
     layers = _attention_modules(model)
-    if not type(model)._can_set_attn_implementation():
+    can_switch = getattr(type(model), "_can_set_attn_implementation", None)  # transformers' own check
+    if can_switch is not None and not can_switch():
         raise ValueError(f"{type(model).__name__} does not dispatch attention through transformers' "
                          f"AttentionInterface, so SSMax cannot be switched on in it")
     settings = {"s": s_init, "bias": None if bias is None else float(bias), "learn": learn}
