@@ -13,7 +13,7 @@ other jobs held the cores) and their ratios ssmax / sdpa.
 
 Usage::
 
-    python benchmarks/hf_attention.py [--length 2048] [--batch 1] [--repeats 15] [--threads 1]
+    python benchmarks/hf_attention.py [--length 2048] [--batch 1] [--repeats 15] [--threads 1] [--control]
 """
 
 from __future__ import annotations
@@ -39,19 +39,19 @@ import ssmax_lite.hf as ssmax_hf
 KINDS = ("sdpa", "ssmax")
 
 
-def small_llama(kind: str, length: int, kv_heads: int) -> LlamaForCausalLM:
+def small_llama(kind: str, length: int, kv_heads: int, control: bool = False) -> LlamaForCausalLM:
     """4 layers, d = 256, 8 heads of 32, SwiGLU 688, vocab 1000: about 2.9M parameters."""
     config = LlamaConfig(vocab_size=1000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
                          num_attention_heads=8, num_key_value_heads=kv_heads, max_position_embeddings=length)
     torch.manual_seed(0)
     model = LlamaForCausalLM(config).train()
-    if kind == "ssmax":
+    if kind == "ssmax" and not control:
         ssmax_hf.enable_ssmax(model, train_length=length)
     return model
 
 
-def make_step(kind: str, length: int, batch: int, kv_heads: int):
-    model = small_llama(kind, length, kv_heads)
+def make_step(kind: str, length: int, batch: int, kv_heads: int, control: bool = False):
+    model = small_llama(kind, length, kv_heads, control)
     ids = torch.randint(0, model.config.vocab_size, (batch, length), generator=torch.Generator().manual_seed(0))
 
     def step():
@@ -69,11 +69,13 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--control", action="store_true",
+                        help="A/A control: the 'ssmax' row is a second sdpa model (shows the timing noise)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    steps = {kind: make_step(kind, args.length, args.batch, args.kv_heads) for kind in KINDS}
+    steps = {kind: make_step(kind, args.length, args.batch, args.kv_heads, args.control) for kind in KINDS}
     for step in steps.values():
         for _ in range(args.warmup):
             step()
@@ -88,7 +90,8 @@ def main(argv=None) -> int:
 
     print(f"small Llama (4 layers, d=256, 8 heads, {args.kv_heads} kv heads), B={args.batch}, L={args.length}, "
           f"forward+backward, float32; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-          f"{platform.processor() or platform.machine()}; {args.repeats} rounds")
+          f"{platform.processor() or platform.machine()}; {args.repeats} rounds"
+          + ("; CONTROL: both rows are sdpa" if args.control else ""))
     print(f"{'attention':<10}{'wall s':>10}{'wall ratio':>12}{'cpu s':>10}{'cpu ratio':>11}")
     base_wall, base_cpu = statistics.median(wall["sdpa"]), statistics.median(cpu["sdpa"])
     for kind in KINDS:
