@@ -55,7 +55,7 @@ from .model import ModelConfig, TinyTransformer
 from .tasks import IGNORE, LookupTask
 
 __all__ = ["LOG_EVERY", "LossLog", "PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device",
-           "make_optimizer", "preset", "train", "train_step"]
+           "fit", "make_optimizer", "preset", "train", "train_step"]
 
 LOG_EVERY = 50  # steps between two copies of the losses from the device to the host
 
@@ -287,6 +287,22 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
 
     torch.manual_seed(config.seed)
     model = TinyTransformer(config.model).to(device)
+    label = desc or f"{config.model.attention}/{config.model.pe} seed {config.seed}"
+    result = fit(model, config, device=device, progress=progress, desc=label, compile=compile)
+    if cache_file is not None:
+        _save(cache_file, result)
+    return result
+
+
+def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", progress: bool = True,
+        desc: str = "train", compile: bool | str = False) -> TrainResult:
+    """Train ``model`` (already on ``device``) for ``config.steps`` steps of ``config``'s task; the loop of :func:`train`.
+
+    ``model`` maps tokens ``(B, T)`` to logits ``(B, T, V)``: a :class:`~ssmax_lite.model.TinyTransformer`,
+    or another model wrapped so (chapter 6 wraps a Hugging Face model). Batches come from
+    ``numpy.random.default_rng(config.seed)``. ``compile`` as in :func:`train` (checked there). Returns a
+    :class:`TrainResult` with ``model`` in eval mode.
+    """
     rng = np.random.default_rng(config.seed)
     optimizer = make_optimizer(model, config, device)
     step_model = model if compile is False else \
@@ -295,10 +311,9 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
 
     from tqdm.auto import trange
 
-    label = desc or f"{config.model.attention}/{config.model.pe} seed {config.seed}"
     model.train()
     start = time.perf_counter()
-    for step in trange(config.steps, desc=label, disable=not progress, leave=True):
+    for step in trange(config.steps, desc=desc, disable=not progress, leave=True):
         batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
@@ -306,12 +321,9 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
     losses = log.flush()
     wall_time = time.perf_counter() - start
     if not np.all(np.isfinite(losses)):
-        raise FloatingPointError(f"training diverged (non-finite loss) for {label}; lower lr={config.lr}")
+        raise FloatingPointError(f"training diverged (non-finite loss) for {desc}; lower lr={config.lr}")
     model.eval()
-    result = TrainResult(model, losses, wall_time, config, device)
-    if cache_file is not None:
-        _save(cache_file, result)
-    return result
+    return TrainResult(model, losses, wall_time, config, device)
 
 
 class _no_autocast:
