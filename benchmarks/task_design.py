@@ -108,6 +108,7 @@ DESIGNS = {
     "decoys": VariantStream(16, 8, 8, decoy_rate=0.5),
     "decoys-only": VariantStream(16, 8, 8, decoy_rate=1.0),
     "value-answers": VariantStream(16, 8, 8, filler_values=1, value_answers=True),
+    "value-answers-uniform": VariantStream(16, 8, 8, value_answers=True),
 }
 
 
