@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from .model import TinyTransformer
 from .tasks import IGNORE, TASK_TYPES, LookupBatch, LookupTask, RecallStreamTask
 
-__all__ = ["DepthEval", "LengthEval", "accuracy_by_depth", "accuracy_by_length", "attention_map", "learned_scales", "needle_attention",
+__all__ = ["DepthEval", "LengthEval", "accuracy_by_depth", "accuracy_by_length", "depth_edges", "attention_map", "learned_scales", "needle_attention",
            "rope_theta"]
 
 
