@@ -27,8 +27,8 @@ from torch.nn import functional as F
 from .model import TinyTransformer
 from .tasks import IGNORE, TASK_TYPES, LookupBatch, LookupTask, RecallStreamTask
 
-__all__ = ["DepthEval", "LengthEval", "accuracy_by_depth", "accuracy_by_length", "depth_edges", "attention_map", "learned_scales", "needle_attention",
-           "rope_theta"]
+__all__ = ["DepthEval", "LengthEval", "accuracy_by_depth", "accuracy_by_length", "attention_map", "depth_edges",
+           "learned_scales", "needle_attention", "rope_theta"]
 
 
 @dataclass(frozen=True)
