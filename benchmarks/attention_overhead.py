@@ -1,6 +1,6 @@
 r"""What does SSMax cost over plain softmax attention? Time and peak memory, forward + backward.
 
-Three ways to compute causal attention on ``(B, H, L, E)`` float32 tensors on the CPU:
+Ways to compute causal attention on ``(B, H, L, E)`` tensors (float32 on the CPU, bfloat16 on CUDA):
 
 ``softmax``        ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)``
 ``ssmax-fused``    ``ssmax_lite.scaled_dot_product_attention(q, k, v, is_causal=True, s=s)`` with one
@@ -8,6 +8,11 @@ Three ways to compute causal attention on ``(B, H, L, E)`` float32 tensors on th
                    (``n_i = i + 1``), then the same fused torch kernel runs
 ``ssmax-matrix``   the textbook way: the explicit ``L × L`` logits ``q kᵀ/√E``, the causal mask
                    (``-inf``), ``ssmax_lite.ssmax`` along the keys, then ``@ v``
+``ssmax-pypi``     the peer package on PyPI, ``scalable-softmax`` (``pip install scalable-softmax``;
+                   left out when it is not installed): its ``ScalableSoftmax`` module on the same
+                   explicit masked logits, then ``@ v``. It is not quite the same function: one
+                   scalar ``s``, and ``n`` = the row length ``L`` for every query, not the keys
+                   the query sees; the cost is what is compared
 
 Each step is one forward and one backward (upstream gradient: a fixed random tensor);
 gradients reach ``q``, ``k``, ``v`` and ``s``.
@@ -40,14 +45,18 @@ inputs every variant needs (``q, k, v`` and the upstream gradient), i.e. the pea
 attention call inside a model where those tensors exist anyway. Both ratios are printed.
 This needs Linux (``/proc``); elsewhere the memory columns are left empty.
 
-``ssmax-matrix`` builds several ``B·H·L²`` float32 matrices; when its estimated peak
-(``MATRIX_COPIES`` matrices) exceeds ``--matrix-limit-gib`` (default 8) it is skipped with a
-printed note. The default run (L = 512, 2048, 8192, 5 repeats) takes 3 to 6 minutes on
+On CUDA (``--device cuda``) every step ends with ``torch.cuda.synchronize()``, the CPU-time
+column is left empty, and memory is torch's own counter: ``torch.cuda.max_memory_allocated``
+during the step minus the bytes allocated before it (``step``), in the same process.
+
+``ssmax-matrix`` and ``ssmax-pypi`` build several ``B·H·L²`` matrices; when the estimated peak
+(``MATRIX_COPIES`` float32 matrices) exceeds ``--matrix-limit-gib`` (default 8) they are skipped
+with a printed note. The default run (L = 512, 2048, 8192, 5 repeats) takes 3 to 6 minutes on
 two busy CPU cores.
 
 Usage::
 
-    python benchmarks/attention_overhead.py [--lengths 512 2048 8192] [--repeats 5]
+    python benchmarks/attention_overhead.py [--lengths 512 2048 8192] [--repeats 5] [--device cuda]
 """
 
 from __future__ import annotations
@@ -72,7 +81,13 @@ except ImportError:  # run from a checkout without ``pip install -e .``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import ssmax_lite
 
-VARIANTS = ("softmax", "ssmax-fused", "ssmax-matrix")
+try:  # the peer package, optional: only this benchmark uses it, never the library or the tests
+    from scalable_softmax import ScalableSoftmax
+except ImportError:
+    ScalableSoftmax = None
+
+VARIANTS = ("softmax", "ssmax-fused", "ssmax-matrix") + (("ssmax-pypi",) if ScalableSoftmax else ())
+EXPLICIT = ("ssmax-matrix", "ssmax-pypi")  # the variants that build L×L matrices
 MATRIX_COPIES = 8  # L×L float32 matrices alive at the peak of ssmax-matrix (measured: about 7 at L=2048)
 S_VALUE = 0.3  # a typical learned s; its value does not change the cost
 WARMUP_LENGTH = 128
@@ -81,13 +96,15 @@ WARMUP_LENGTH = 128
 # --------------------------------------------------------------------------- the three variants
 
 
-def make_inputs(batch: int, heads: int, length: int, head_dim: int, seed: int = 0):
-    """q, k, v (requiring grad), the upstream gradient, and one s per head (requiring grad)."""
-    gen = torch.Generator().manual_seed(seed)
-    q, k, v, grad_out = (torch.randn(batch, heads, length, head_dim, generator=gen) for _ in range(4))
+def make_inputs(batch: int, heads: int, length: int, head_dim: int, seed: int = 0, device: str = "cpu",
+                dtype: torch.dtype = torch.float32):
+    """q, k, v (requiring grad), the upstream gradient, and one s per head (float32, requiring grad)."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    q, k, v, grad_out = (torch.randn(batch, heads, length, head_dim, generator=gen, device=device, dtype=dtype)
+                         for _ in range(4))
     for t in (q, k, v):
         t.requires_grad_(True)
-    s = torch.full((heads,), S_VALUE, requires_grad=True)
+    s = torch.full((heads,), S_VALUE, device=device, requires_grad=True)
     return q, k, v, grad_out, s
 
 
@@ -99,25 +116,41 @@ def ssmax_fused_attention(q, k, v, s):
     return ssmax_lite.scaled_dot_product_attention(q, k, v, is_causal=True, s=s)
 
 
-def ssmax_matrix_attention(q, k, v, s):
-    """Explicit L×L: logits, causal -inf mask, SSMax over the keys (n_i = i + 1), then @ v."""
+def masked_logits(q, k):
+    """The explicit ``L × L`` logits ``q kᵀ/√E`` with ``-inf`` above the diagonal."""
     length = q.shape[-2]
     logits = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    causal = torch.ones(length, length, dtype=torch.bool).tril()
-    logits = logits.masked_fill(~causal, float("-inf"))
-    weights = ssmax_lite.ssmax(logits, s=s.view(-1, 1), dim=-1)  # n counts the unmasked keys
+    causal = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
+    return logits.masked_fill(~causal, float("-inf"))
+
+
+def ssmax_matrix_attention(q, k, v, s):
+    """Explicit L×L: logits, causal -inf mask, SSMax over the keys (n_i = i + 1), then @ v."""
+    weights = ssmax_lite.ssmax(masked_logits(q, k), s=s.view(-1, 1), dim=-1)  # n counts the unmasked keys
     return weights @ v
 
 
+_PEER = {}
+
+
+def ssmax_pypi_attention(q, k, v, s):
+    """The peer package's ``ScalableSoftmax`` (one learned scalar s) on the explicit masked logits."""
+    if q.device not in _PEER:
+        _PEER[q.device] = ScalableSoftmax(s=S_VALUE).to(q.device)
+    return _PEER[q.device](masked_logits(q, k), dim=-1) @ v
+
+
 ATTENTION = {"softmax": softmax_attention, "ssmax-fused": ssmax_fused_attention,
-             "ssmax-matrix": ssmax_matrix_attention}
+             "ssmax-matrix": ssmax_matrix_attention, "ssmax-pypi": ssmax_pypi_attention}
 
 
 def step(variant: str, q, k, v, grad_out, s) -> None:
     """One forward and backward; gradients are dropped afterwards so every step starts alike."""
     ATTENTION[variant](q, k, v, s).backward(grad_out)
-    for t in (q, k, v, s):
+    for t in (q, k, v, s, *(module.s for module in _PEER.values())):
         t.grad = None
+    if q.device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def matrix_bytes(batch: int, heads: int, length: int) -> int:
@@ -129,7 +162,7 @@ def matrix_bytes(batch: int, heads: int, length: int) -> int:
 
 def time_length(length: int, variants, args) -> dict[str, list[tuple[float, float]]]:
     """(wall, CPU) seconds per step for each variant (``--repeats`` samples), interleaved."""
-    inputs = make_inputs(args.batch, args.heads, length, args.head_dim)
+    inputs = make_inputs(args.batch, args.heads, length, args.head_dim, device=args.device, dtype=args.dtype)
     for variant in variants:  # warm-up
         step(variant, *inputs)
     times = {variant: [] for variant in variants}
@@ -167,8 +200,22 @@ def measure_memory_here(variant: str, length: int, args) -> dict[str, int]:
     return {"step": peak - before, "inputs": sum(t.numel() * t.element_size() for t in inputs[:4])}
 
 
+def measure_cuda_memory(variant: str, length: int, args) -> dict[str, int]:
+    """Peak bytes torch allocates during one step on the GPU, above the bytes allocated before it."""
+    inputs = make_inputs(args.batch, args.heads, length, args.head_dim, device="cuda", dtype=args.dtype)
+    step(variant, *inputs)  # warm-up: kernels, workspaces and the cached constants exist from here on
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step(variant, *inputs)
+    return {"step": torch.cuda.max_memory_allocated() - before,
+            "inputs": sum(t.numel() * t.element_size() for t in inputs[:4])}
+
+
 def measure_memory(variant: str, length: int, args) -> dict[str, int] | None:
-    """Peak memory of one step, measured in a fresh subprocess (see the module docstring)."""
+    """Peak memory of one step: on CUDA torch's counter, on the CPU a fresh subprocess (see the docstring)."""
+    if args.device == "cuda":
+        return measure_cuda_memory(variant, length, args)
     if not os.path.exists("/proc/self/clear_refs"):
         return None
     command = [sys.executable, __file__, "--memory-of", variant, "--lengths", str(length),
@@ -191,6 +238,9 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
+                        help="default: float32 on the CPU, bfloat16 on CUDA")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads for the timed runs and the memory subprocesses "
                              "(default: torch's choice). On a machine shared with other jobs, "
@@ -201,6 +251,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if any(length < 1 for length in args.lengths) or args.repeats < 1:
         parser.error("--lengths and --repeats must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no GPU")
+    args.dtype = getattr(torch, args.dtype or ("bfloat16" if args.device == "cuda" else "float32"))
     if args.threads is not None:
         if args.threads < 1:
             parser.error("--threads must be >= 1")
@@ -211,9 +264,13 @@ def main(argv=None) -> None:
         print(json.dumps(measure_memory_here(args.memory_of, args.lengths[0], args)))
         return
 
-    print(f"causal attention, forward + backward, float32, CPU ({torch.get_num_threads()} threads), "
+    device = torch.cuda.get_device_name() if args.device == "cuda" else \
+        f"CPU ({torch.get_num_threads()} threads)"
+    print(f"causal attention, forward + backward, {str(args.dtype).removeprefix('torch.')}, {device}, "
           f"B={args.batch}, H={args.heads}, E={args.head_dim}, {args.repeats} interleaved repeats, "
           f"torch {torch.__version__}")
+    if ScalableSoftmax is None:
+        print("note: the peer package scalable-softmax is not installed; its row is left out")
     header = (f"{'L':>6}  {'variant':<13} {'median s':>9} {'time ratio':>10} {'cpu ratio':>10} "
               f"{'step MiB':>9} {'step ratio':>10} {'total MiB':>9} {'total ratio':>11}")
     print(header)
@@ -224,8 +281,9 @@ def main(argv=None) -> None:
         variants = list(VARIANTS)
         estimate = MATRIX_COPIES * matrix_bytes(args.batch, args.heads, length) / 2**30
         if estimate > args.matrix_limit_gib:
-            variants.remove("ssmax-matrix")
-            notes.append(f"L={length}: ssmax-matrix skipped, it would need about {estimate:.0f} GiB "
+            skipped = [variant for variant in variants if variant in EXPLICIT]
+            variants = [variant for variant in variants if variant not in EXPLICIT]
+            notes.append(f"L={length}: {' and '.join(skipped)} skipped, each would need about {estimate:.0f} GiB "
                          f"({MATRIX_COPIES} matrices of {args.batch}·{args.heads}·{length}² floats; "
                          f"limit --matrix-limit-gib {args.matrix_limit_gib:g})")
         times = time_length(length, variants, args)
@@ -233,8 +291,9 @@ def main(argv=None) -> None:
         cpu = {variant: statistics.median(used for _, used in values) for variant, values in times.items()}
         memory = {variant: measure_memory(variant, length, args) for variant in variants}
         for variant in variants:
-            row = f"{length:>6}  {variant:<13} {medians[variant]:>9.3f} " \
-                  f"{medians[variant] / medians['softmax']:>10.3f} {cpu[variant] / cpu['softmax']:>10.3f} "
+            cpu_ratio = f"{cpu[variant] / cpu['softmax']:>10.3f}" if args.device == "cpu" else f"{'-':>10}"
+            row = f"{length:>6}  {variant:<13} {medians[variant]:>9.4f} " \
+                  f"{medians[variant] / medians['softmax']:>10.3f} {cpu_ratio} "
             if memory[variant] is None:
                 row += f"{'-':>9} {'-':>10} {'-':>9} {'-':>11}"
             else:

@@ -21,6 +21,8 @@ The training chapters' tools, imported on demand:
 * :mod:`ssmax_lite.convert`     — switching a trained model to SSMax (the paper's configurations e and f)
 * :mod:`ssmax_lite.compare`     — one method's accuracy over seeds, as a table and a plot (chapters 4–5)
 * :mod:`ssmax_lite.fading`      — closed forms behind chapters 1–2 (top weight, bound, entropy)
+* :mod:`ssmax_lite.hf`          — SSMax in Hugging Face ``transformers`` models (needs the extra ``hf``)
+* :mod:`ssmax_lite.hf_task`     — chapter 6: the lookup task with a Hugging Face model
 
 Plotting and widget helpers live in :mod:`ssmax_lite.plotting` (needs matplotlib and
 ipywidgets) and are not imported here: ``import ssmax_lite`` needs only numpy and torch.

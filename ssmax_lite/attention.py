@@ -20,6 +20,19 @@ or the C++ math kernel), so SSMax costs one multiply of ``q`` and nothing of siz
   bottom right, so that decoding with a KV cache (:math:`L_q < L_k`) is right;
 * boolean ``attn_mask``: the number of ``True`` entries in row ``i``;
   float ``attn_mask``: the number of entries that are not ``-inf``.
+
+Two functions share the work:
+
+* :func:`scaled_dot_product_attention`, the public one, checks its arguments (shapes, dtypes,
+  Python numbers), builds the multiplier with :func:`query_multiplier` and calls
+* :func:`scaled_query_attention`, the one fused path: ``q`` times a given per-query
+  multiplier, then torch's kernel with the cheapest correct causal mask. The model's
+  :class:`~ssmax_lite.layers.CausalSelfAttention` calls it too, with the multiplier of its
+  method (checked when the module is built), so the model runs the path tested here.
+
+Neither reads the values of a tensor in the hot path (``bool()``, ``.item()``), so neither
+makes the CPU wait for a GPU or breaks a ``torch.compile`` graph. :math:`\log n_i` and the
+decoding mask depend only on the lengths: they are built once per (lengths, device, dtype).
 """
 
 from __future__ import annotations
@@ -30,9 +43,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
-from ._checks import check_finite
+from ._checks import check_finite, check_finite_where_free
+from ._constants import cached_constant
+from .functional import ssmax_multiplier_of_log_n
 
-__all__ = ["scaled_dot_product_attention", "attended_key_counts", "query_multiplier"]
+__all__ = ["scaled_dot_product_attention", "scaled_query_attention", "attended_key_counts", "key_counts",
+           "log_key_counts", "query_multiplier"]
 
 
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None, *,
@@ -57,6 +73,10 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
     Returns:
         ``(..., H, L_q, E_v)``. With ``s=None`` and ``bias=None`` this is torch's result.
         The query is multiplied by ``s·log n_i + b`` before the fused call.
+
+    Checks: shapes, dtypes and Python numbers always; the values of a tensor ``s`` or
+    ``bias`` only where reading them is free (a CPU tensor outside ``torch.compile``), since
+    on a GPU that read would make the CPU wait for the device at every call.
     """
     _check_qkv(q, k, v)
     if is_causal and attn_mask is not None:
@@ -68,26 +88,43 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
     if is_causal and l_q > l_k:
         raise ValueError(f"is_causal needs L_q <= L_k (got L_q={l_q}, L_k={l_k}): with the mask "
                          f"aligned to the bottom right the first {l_q - l_k} queries would see no key")
+    multiplier = None
+    if s is not None or bias is not None:
+        n_heads = q.shape[-3] if q.dim() >= 3 else 1
+        s = _check_per_head(s, "s", n_heads, q)
+        bias = _check_per_head(bias, "bias", n_heads, q)
+        work = torch.float64 if q.dtype == torch.float64 else torch.float32
+        log_n = log_key_counts(l_q, l_k, attn_mask=attn_mask, is_causal=is_causal, device=q.device, dtype=work)
+        multiplier = query_multiplier(log_n, s=s, bias=bias, dtype=q.dtype)
+    return scaled_query_attention(q, k, v, multiplier, attn_mask=attn_mask, is_causal=is_causal, scale=scale)
 
-    if s is None and bias is None:
-        if is_causal and l_q != l_k:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(l_q, l_k),
-                                                  scale=scale)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-                                              scale=scale)
 
-    n_heads = q.shape[-3] if q.dim() >= 3 else 1
-    s = _check_per_head(s, "s", n_heads, q)
-    bias = _check_per_head(bias, "bias", n_heads, q)
-    counts = attended_key_counts(l_q, l_k, attn_mask=attn_mask, is_causal=is_causal,
-                                 device=q.device)
-    multiplier = query_multiplier(counts, s=s, bias=bias, dtype=q.dtype)
-    q = q * multiplier
+def scaled_query_attention(q, k, v, multiplier=None, *, attn_mask=None, is_causal=False, scale=None):
+    r"""Attention of the scaled query :math:`m_i q_i` through torch's fused kernel; no checks.
+
+    :math:`o_i = \operatorname{softmax}\big(m_i\, q_i K^\top \cdot \text{scale} + \text{mask}_i\big) V`,
+    with ``multiplier`` :math:`m` broadcastable to ``q``'s shape except its last axis
+    (``(..., H, L_q, 1)``), or ``None`` for :math:`m = 1`. ``is_causal`` aligns the mask to
+    the bottom right, and picks the cheapest kernel call for it:
+
+    * ``L_q == L_k``: torch's own causal mask (``is_causal=True``);
+    * ``L_q == 1``: no mask at all, since the one query is the last and sees every key;
+    * ``1 < L_q < L_k``: on the CPU a boolean mask (cached per lengths and device), which is
+      what torch's ``causal_lower_right`` builds there; on a GPU ``causal_lower_right``
+      itself, which runs flash or memory-efficient attention without any mask tensor.
+
+    The caller checks the arguments: :func:`scaled_dot_product_attention` for its user,
+    :class:`~ssmax_lite.layers.CausalSelfAttention` when it is built.
+    """
+    if multiplier is not None:
+        q = q * multiplier  # m_i folded into the query: the fused kernel does the rest
+    l_q, l_k = q.shape[-2], k.shape[-2]
     if is_causal and l_q != l_k:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(l_q, l_k),
-                                              scale=scale)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-                                          scale=scale)
+        is_causal = False
+        if l_q > 1:
+            attn_mask = (_lower_right_mask(l_q, l_k, q.device) if q.device.type == "cpu"
+                         else causal_lower_right(l_q, l_k))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, scale=scale)
 
 
 def attended_key_counts(l_q: int, l_k: int, attn_mask=None, is_causal: bool = False,
@@ -115,23 +152,49 @@ def attended_key_counts(l_q: int, l_k: int, attn_mask=None, is_causal: bool = Fa
     return counts
 
 
-def query_multiplier(counts: torch.Tensor, s=None, bias=None, dtype=torch.float32) -> torch.Tensor:
+def log_key_counts(l_q: int, l_k: int, attn_mask=None, is_causal: bool = False, device=None,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    r""":math:`\log n_i` in ``dtype``, shaped like :func:`attended_key_counts`; a row with no key gets 0.
+
+    Without a mask (causal or not) it depends only on the lengths and is built once per
+    (lengths, device, dtype); with a mask it is counted from the mask at every call.
+    """
+    if attn_mask is None:
+        return key_counts(l_q, l_k, bool(is_causal), _as_device(device), dtype)[1]
+    counts = attended_key_counts(l_q, l_k, attn_mask=attn_mask, device=device)
+    return torch.log(counts.clamp(min=1).to(dtype))
+
+
+@cached_constant()
+def key_counts(l_q: int, l_k: int, is_causal: bool, device: torch.device, dtype: torch.dtype):
+    """``(n, log n)`` of every query, ``(L_q, 1)`` each, in ``dtype``, for no mask or a causal one (cached)."""
+    n = attended_key_counts(l_q, l_k, is_causal=is_causal, device=device).to(dtype)
+    return n, torch.log(n)
+
+
+def query_multiplier(log_n: torch.Tensor, s=None, bias=None, dtype=torch.float32) -> torch.Tensor:
     r"""The per-query factor :math:`s \log n_i + b`, shaped ``(..., H, L_q, 1)``, in ``dtype``.
 
-    ``counts`` of 0 (a query with no key, whose output torch defines) use :math:`\log 1 = 0`.
-    ``s`` and ``bias`` of shape ``(H,)`` are laid along the head axis.
+    Computed in ``log_n``'s dtype (float32, or float64), then cast. ``s`` and ``bias`` of
+    shape ``(H,)`` are laid along the head axis; ``s=None`` means :math:`s = 0`.
     """
-    work = torch.float64 if dtype == torch.float64 else torch.float32
-    log_n = torch.log(counts.clamp(min=1).to(work))
-    total = torch.zeros((), dtype=work, device=counts.device)
-    if s is not None:
-        total = total + _per_head(s, work) * log_n
-    if bias is not None:
-        total = total + _per_head(bias, work)
-    return total.to(dtype)
+    work = log_n.dtype
+    multiplier = ssmax_multiplier_of_log_n(log_n, 0.0 if s is None else _per_head(s, work),
+                                           None if bias is None else _per_head(bias, work))
+    return multiplier.to(dtype)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+@cached_constant()
+def _lower_right_mask(l_q: int, l_k: int, device: torch.device) -> torch.Tensor:
+    """``(L_q, L_k)`` booleans: query ``i`` sees keys ``0 … i + L_k - L_q`` (cached)."""
+    return torch.ones(l_q, l_k, dtype=torch.bool, device=device).tril(diagonal=l_k - l_q)
+
+
+def _as_device(device) -> torch.device:
+    return torch.device("cpu") if device is None else torch.device(device)
 
 
 def _per_head(value, dtype):
@@ -156,8 +219,24 @@ def _check_per_head(value, name: str, n_heads: int, q: torch.Tensor):
                          f"got {tuple(value.shape)}")
     if value.dim() == 1 and q.dim() < 3:
         raise ValueError(f"a per-head {name} needs q of shape (..., H, L, E); q has shape {tuple(q.shape)}")
-    check_finite(value, name)
-    return value.to(device=q.device)
+    check_finite_where_free(value, name)
+    return value if value.device == q.device else value.to(device=q.device)
+
+
+def _broadcast_shape(*shapes) -> tuple | None:
+    """The shape that ``shapes`` broadcast to, or ``None`` if they do not (plain Python: this runs
+    at every call, where ``torch.broadcast_shapes`` costs tens of microseconds)."""
+    if all(shape == shapes[0] for shape in shapes[1:]):
+        return tuple(shapes[0])
+    ndim = max(len(shape) for shape in shapes)
+    padded = [(1,) * (ndim - len(shape)) + tuple(shape) for shape in shapes]
+    result = []
+    for sizes in zip(*padded):
+        other = {size for size in sizes if size != 1}
+        if len(other) > 1:
+            return None
+        result.append(other.pop() if other else 1)
+    return tuple(result)
 
 
 def _check_mask(attn_mask, q: torch.Tensor, k: torch.Tensor) -> None:
@@ -169,12 +248,8 @@ def _check_mask(attn_mask, q: torch.Tensor, k: torch.Tensor) -> None:
                          f"got {type(attn_mask).__name__}")
     if attn_mask.dtype != torch.bool and attn_mask.dtype != q.dtype:
         raise ValueError(f"attn_mask must be bool or have q's dtype {q.dtype}, got {attn_mask.dtype}")
-    target = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])) + (q.shape[-2], k.shape[-2])
-    try:
-        fits = tuple(torch.broadcast_shapes(tuple(attn_mask.shape), target)) == target
-    except RuntimeError:
-        fits = False
-    if not fits:
+    target = _broadcast_shape(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+    if _broadcast_shape(attn_mask.shape, target) != target:
         raise ValueError(f"attn_mask has shape {tuple(attn_mask.shape)}; it must broadcast to "
                          f"(..., H, L_q, L_k) = {target}")
 
@@ -191,11 +266,9 @@ def _check_qkv(q, k, v) -> None:
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v must have the same number of keys L_k, got k {tuple(k.shape)} "
                          f"and v {tuple(v.shape)}")
-    try:
-        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
+    if _broadcast_shape(q.shape[:-2], k.shape[:-2], v.shape[:-2]) is None:
         raise ValueError(f"q, k and v must have broadcastable batch and head sizes (..., H), got "
-                         f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}") from None
+                         f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
     if not q.dtype == k.dtype == v.dtype or not torch.is_floating_point(q):
         raise ValueError(f"q, k and v must share one floating-point dtype, got "
                          f"{q.dtype}, {k.dtype}, {v.dtype}")

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .layers import ATTENTION_KINDS, CausalSelfAttention
-from .train import TrainConfig, TrainResult, learning_rate, make_optimizer, train_step
+from .train import LossLog, TrainConfig, TrainResult, learning_rate, make_optimizer, train_step
 
 __all__ = ["attention_modules", "fine_tune", "switch_attention"]
 
@@ -103,7 +103,7 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
 
     optimizer = make_optimizer(model, schedule, device.type)
     rng = np.random.default_rng((config.seed, data_seed))
-    losses = np.empty(steps, dtype=np.float32)
+    log = LossLog(steps)
 
     from tqdm.auto import trange
 
@@ -113,7 +113,8 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
         batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, schedule)
-        losses[step] = train_step(model, optimizer, batch, config.grad_clip, device.type).item()
+        log.append(train_step(model, optimizer, batch, config.grad_clip, device.type))
+    losses = log.flush()
     wall_time = time.perf_counter() - start
     model.eval()
     if not np.all(np.isfinite(losses)):

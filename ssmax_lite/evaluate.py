@@ -64,8 +64,11 @@ def rope_theta(model: TinyTransformer, theta: float | None):
         model.rope.theta = old
 
 
-def _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size):
-    if not isinstance(model, TinyTransformer):
+def _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size, any_lm=False):
+    if any_lm and not (isinstance(model, torch.nn.Module) and hasattr(getattr(model, "config", None), "vocab_size")):
+        raise ValueError(f"model must be a TinyTransformer or a module that maps tokens to logits and has "
+                         f"config.vocab_size, got {type(model).__name__}")
+    if not any_lm and not isinstance(model, TinyTransformer):
         raise ValueError(f"model must be a TinyTransformer, got {type(model).__name__}")
     if not isinstance(task, TASK_TYPES):
         raise ValueError(f"task must be one of {tuple(t.__name__ for t in TASK_TYPES)}, "
@@ -101,12 +104,15 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
                        rope_theta_value: float | None = None) -> LengthEval:
     r"""Accuracy and loss at the answer positions for sequences of ``round(m · train_len)`` tokens.
 
+    ``model`` is a :class:`~ssmax_lite.model.TinyTransformer` or any module that maps tokens
+    ``(B, T)`` to logits ``(B, T, V)`` and has ``config.vocab_size`` (with ``rope_theta_value=None``),
+    e.g. a Hugging Face model wrapped by :class:`ssmax_lite.hf_task.TokensToLogits`.
     ``accuracy = mean over answers of [argmax_v p(v | prefix) = needle]``; ``loss`` is the mean
     :math:`-\log p(\text{needle} \mid \text{prefix})`. Each length uses ``n_sequences`` sequences
     drawn at once from ``np.random.default_rng([seed, length])``, then run
     ``batch_size`` at a time.
     """
-    _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size)
+    _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size, any_lm=True)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

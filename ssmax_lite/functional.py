@@ -28,7 +28,7 @@ import torch
 
 from ._checks import check_count, check_dim, check_finite, check_no_nan_or_posinf
 
-__all__ = ["softmax", "ssmax", "ssmax_multiplier"]
+__all__ = ["softmax", "ssmax", "ssmax_multiplier", "ssmax_multiplier_of_log_n"]
 
 
 def softmax(x, dim: int = -1):
@@ -86,9 +86,19 @@ def ssmax_multiplier(n, s=1.0, bias=0.0, like=None):
     if isinstance(like, torch.Tensor) or any(isinstance(v, torch.Tensor) for v in (n, s, bias)):
         dtype = _compute_dtype(like.dtype) if isinstance(like, torch.Tensor) else torch.get_default_dtype()
         device = like.device if isinstance(like, torch.Tensor) else None
-        n_t = torch.as_tensor(n, dtype=dtype, device=device)
-        return s * torch.log(n_t) + bias
-    return s * np.log(np.asarray(n, dtype=np.float64)) + bias
+        return ssmax_multiplier_of_log_n(torch.log(torch.as_tensor(n, dtype=dtype, device=device)), s, bias)
+    return ssmax_multiplier_of_log_n(np.log(np.asarray(n, dtype=np.float64)), s, bias)
+
+
+def ssmax_multiplier_of_log_n(log_n, s=1.0, bias=None):
+    r""":math:`s \log n + b` from :math:`\log n`: the one place the SSMax formula is written.
+
+    :func:`ssmax_multiplier`, the attention function and the ``ssmax`` kinds of the
+    registry all call it; the attention paths pass a cached ``log n``. ``bias=None``
+    skips the addition. No checks: the callers check their arguments.
+    """
+    multiplier = s * log_n
+    return multiplier if bias is None else multiplier + bias
 
 
 # --------------------------------------------------------------------------- helpers

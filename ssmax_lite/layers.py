@@ -16,9 +16,14 @@ keys) are scaled before the softmax:
 and the peers of SSMax from :mod:`ssmax_lite.scalings` (``"chiang-log-n"``,
 ``"su-log-base"``, ``"qwen-logn"``, ``"llama4-temperature"``, ``"yarn"``), whose fixed
 parameters come from :func:`ssmax_lite.scalings.fixed_params` (pass ``scaling_params`` to
-override them). Every method runs through the same path: the per-query multiplier
-:math:`m_i` multiplies :math:`q_i`, then torch's fused attention. Methods marked
-"inference" in the registry are the identity while the module is in training mode.
+override them). Every method runs through the same path as the public
+:func:`ssmax_lite.attention.scaled_dot_product_attention`: the per-query multiplier
+:math:`m_i` (from the registry, on a cached :math:`\log n_i`) goes to
+:func:`ssmax_lite.attention.scaled_query_attention`, which multiplies :math:`q_i` by it and calls
+torch's fused attention. The arguments are checked when the module is built or switched
+(:meth:`CausalSelfAttention.set_attention`), so ``forward`` reads no tensor's values: no host
+sync, no ``torch.compile`` graph break. Methods marked "inference" in the registry are the
+identity while the module is in training mode.
 
 One :math:`s_h` per head, so a model has ``n_layers × n_heads`` of them.
 
@@ -45,7 +50,7 @@ import math
 import torch
 from torch import nn
 
-from .attention import attended_key_counts, scaled_dot_product_attention
+from .attention import key_counts, scaled_query_attention
 from .rope import RotaryEmbedding
 from .scalings import SCALINGS, fixed_params, get_scaling
 
@@ -155,20 +160,19 @@ class CausalSelfAttention(nn.Module):
         if self.attention == "softmax" or (self.scaling.applied == "inference" and self.training):
             return None
         work = torch.float64 if dtype == torch.float64 else torch.float32
-        n = attended_key_counts(n_queries, n_keys, is_causal=True, device=device).to(work)
+        device = torch.device("cpu") if device is None else torch.device(device)
+        n, log_n = key_counts(n_queries, n_keys, True, device, work)  # built once per (lengths, device, dtype)
         params = dict(self.scaling_params)
         for name in _LEARNABLE:
             value = getattr(self, name)
             if value is not None:
                 params[name] = value.to(work).view(-1, 1, 1)  # (H,) -> (H, 1, 1) to meet (L_q, 1)
-        return self.scaling.multiplier(n, context_len=n_keys, **params).to(dtype)
+        return self.scaling.multiplier_of_counts(n, log_n, float(n_keys), params).to(dtype)
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None = None) -> torch.Tensor:
         q, k, v = self._split_heads(x, rope)
         multiplier = self.query_multiplier(q.shape[-2], k.shape[-2], device=q.device, dtype=q.dtype)
-        if multiplier is not None:
-            q = q * multiplier  # m_i folded into the query: the fused kernel does the rest
-        y = scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = scaled_query_attention(q, k, v, multiplier, is_causal=True)  # the public function's own path
         y = y.transpose(1, 2).reshape(x.shape)
         return self.dropout(self.out(y))
 

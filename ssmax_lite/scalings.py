@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from ._checks import check_count
+from .functional import ssmax_multiplier_of_log_n
 
 __all__ = [
     "LengthScaling",
@@ -96,7 +97,7 @@ class LengthScaling:
     _defaults: Callable = field(default=None, repr=False, compare=False)
 
     def multiplier(self, n, context_len=None, **params):
-        """``m(n)`` for counts ``n`` (numpy array or torch tensor, every entry >= 1).
+        """``m(n)`` for counts ``n`` (numpy array or torch tensor, every entry >= 1), checked.
 
         ``params`` are the method's parameters (see :func:`fixed_params`; learned ones as
         floats or tensors broadcastable against ``n``). ``context_len`` is the number of
@@ -105,7 +106,12 @@ class LengthScaling:
         check_count(n, "n")
         if context_len is None:
             context_len = float(n.max()) if isinstance(n, torch.Tensor) else float(np.max(n))
-        return self._multiplier(n, context_len, params)
+        return self.multiplier_of_counts(n, _xp(n).log(n), context_len, params)
+
+    def multiplier_of_counts(self, n, log_n, context_len: float, params: dict):
+        """``m(n)`` given ``n`` and ``log n`` (e.g. cached), unchecked: for the attention's hot path,
+        whose counts are built by the library and whose parameters were checked when it was built."""
+        return self._multiplier(n, log_n, context_len, params)
 
 
 # --------------------------------------------------------------------------- the formulas
@@ -120,42 +126,41 @@ def _ones(n):
     return torch.ones_like(n) if isinstance(n, torch.Tensor) else np.ones_like(n, dtype=np.float64)
 
 
-def _softmax(n, context_len, p):
+def _softmax(n, log_n, context_len, p):
     return _ones(n)
 
 
-def _s_log_n(n, context_len, p):
+def _s_log_n(n, log_n, context_len, p):
     """SSMax: s · ln n (+ b)."""
-    return p["s"] * _xp(n).log(n) + p.get("bias", 0.0)
+    return ssmax_multiplier_of_log_n(log_n, p["s"], p.get("bias"))
 
 
-def _constant(n, context_len, p):
+def _constant(n, log_n, context_len, p):
     return p["scale"] * _ones(n)
 
 
-def _log_n(n, context_len, p):
+def _log_n(n, log_n, context_len, p):
     """Chiang & Cholak: ln n."""
-    return _xp(n).log(n)
+    return log_n
 
 
-def _log_base(n, context_len, p):
+def _log_base(n, log_n, context_len, p):
     """Su: log_{L0} n = ln n / ln L0."""
-    return _xp(n).log(n) / math.log(p["base_len"])
+    return log_n / math.log(p["base_len"])
 
 
-def _qwen_logn(n, context_len, p):
+def _qwen_logn(n, log_n, context_len, p):
     """Qwen-1: log_L(i) if i > L else 1, with i = n the 1-based position."""
-    xp = _xp(n)
-    return xp.where(n > p["train_len"], xp.log(n) / math.log(p["train_len"]), _ones(n))
+    return _xp(n).where(n > p["train_len"], log_n / math.log(p["train_len"]), _ones(n))
 
 
-def _llama4_temperature(n, context_len, p):
+def _llama4_temperature(n, log_n, context_len, p):
     """Llama 4: 1 + β ln(floor((pos + 1) / F) + 1), pos + 1 = n."""
     xp = _xp(n)
     return 1.0 + p["beta"] * xp.log(xp.floor(n / p["floor_scale"]) + 1.0)
 
 
-def _yarn(n, context_len, p):
+def _yarn(n, log_n, context_len, p):
     """YaRN: (0.1 ln f + 1)² for an extension factor f > 1, else 1; the same for every n."""
     factor = p.get("factor")
     if factor is None:

@@ -14,7 +14,10 @@ warm-up and a cosine decay to 10 % of the peak learning rate, since the runs her
 
 On CUDA the loop uses bf16 autocast (attention runs through torch's fused SDPA); on the CPU it is
 deterministic for a seed: ``torch`` (weights) and the task's numpy generator are both seeded from
-``TrainConfig.seed``.
+``TrainConfig.seed``. The losses stay on the device during training (:class:`LossLog`) and are
+copied to the host once every :data:`LOG_EVERY` steps, so that a GPU is not made to wait for the
+CPU at every step. ``train(config, compile=True)`` runs the model through ``torch.compile``
+(off by default; it pays on a GPU, where the tiny model is bound by kernel launches).
 
 :func:`preset` gives the two sizes the book uses: ``"quick"`` (a CPU trains it in seconds) and
 ``"full"`` (for a GPU: bigger model, more steps, the harder two-token task).
@@ -39,17 +42,22 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from . import _checks as _checks_module
+from . import _constants as _constants_module
 from . import attention as _attention_module
 from . import functional as _functional_module
 from . import layers as _layers_module
 from . import model as _model_module
 from . import rope as _rope_module
+from . import scalings as _scalings_module
 from . import tasks as _tasks_module
 from .model import ModelConfig, TinyTransformer
 from .tasks import IGNORE, TASK_TYPES, LookupTask
 
-__all__ = ["PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device", "make_optimizer",
-           "preset", "train", "train_step"]
+__all__ = ["LOG_EVERY", "LossLog", "PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device",
+           "fit", "make_optimizer", "preset", "train", "train_step"]
+
+LOG_EVERY = 50  # steps between two copies of the losses from the device to the host
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,35 @@ def train_step(model: TinyTransformer, optimizer: torch.optim.Optimizer, batch, 
     return loss.detach().float()
 
 
+class LossLog:
+    """The loss of every step, kept on the device and copied to the host once every ``every`` steps.
+
+    ``loss.item()`` at every step would make the CPU wait for the GPU to finish the step before it
+    may queue the next one; here the CPU waits once per ``every`` steps. :attr:`values` (a float32
+    numpy array of length ``steps``) is complete after :meth:`flush`.
+    """
+
+    def __init__(self, steps: int, every: int = LOG_EVERY):
+        self.values = np.empty(steps, dtype=np.float32)
+        self.every = every
+        self._pending: list[torch.Tensor] = []
+        self._filled = 0
+
+    def append(self, loss: torch.Tensor) -> None:
+        self._pending.append(loss)
+        if len(self._pending) >= self.every:
+            self.flush()
+
+    def flush(self) -> np.ndarray:
+        """Copy the pending losses to the host (one transfer); returns :attr:`values`."""
+        if self._pending:
+            host = torch.stack(self._pending).float().cpu().numpy()
+            self.values[self._filled:self._filled + len(host)] = host
+            self._filled += len(host)
+            self._pending.clear()
+        return self.values
+
+
 def make_optimizer(model: TinyTransformer, config: TrainConfig, device: str) -> torch.optim.AdamW:
     """AdamW with betas (0.9, 0.95); weight decay on matrices (rank >= 2) only, as in the paper."""
     matrices = [p for p in model.parameters() if p.dim() >= 2]
@@ -216,7 +253,8 @@ def make_optimizer(model: TinyTransformer, config: TrainConfig, device: str) -> 
 
 
 def train(config: TrainConfig, *, device: str | None = None, progress: bool = True,
-          cache_dir: str | Path | None = None, desc: str | None = None) -> TrainResult:
+          cache_dir: str | Path | None = None, desc: str | None = None,
+          compile: bool | str = False) -> TrainResult:
     """Train a fresh model for ``config`` (or load it from ``cache_dir``) and return a :class:`TrainResult`.
 
     Args:
@@ -225,6 +263,10 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
         progress: show a ``tqdm.auto`` progress bar.
         cache_dir: a folder for trained weights (see :func:`default_cache_dir`), or ``None`` for no cache.
         desc: the progress bar's label, default ``"<attention>/<pe> seed <seed>"``.
+        compile: ``False`` (default), ``True`` to run the model's forward and backward through
+            ``torch.compile`` (backend inductor), or the name of another ``torch.compile`` backend
+            (e.g. ``"aot_eager"``). Compiled kernels round differently in the last bits, so a
+            compiled run has its own cache key.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -233,37 +275,56 @@ def train(config: TrainConfig, *, device: str | None = None, progress: bool = Tr
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but torch sees no GPU")
+    backends = torch.compiler.list_backends(exclude_tags=())
+    if not (isinstance(compile, bool) or compile in backends):
+        raise ValueError(f"compile must be True, False or a torch.compile backend {tuple(backends)}, "
+                         f"got {compile!r}")
 
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"{cache_key(config, device)}.pt"
+        cache_file = Path(cache_dir) / f"{cache_key(config, device, compile=compile)}.pt"
         if cache_file.exists():
             return _load(cache_file, config, device)
 
     torch.manual_seed(config.seed)
     model = TinyTransformer(config.model).to(device)
-    rng = np.random.default_rng(config.seed)
-    optimizer = make_optimizer(model, config, device)
-    losses = np.empty(config.steps, dtype=np.float32)
-
-    from tqdm.auto import trange
-
     label = desc or f"{config.model.attention}/{config.model.pe} seed {config.seed}"
-    model.train()
-    start = time.perf_counter()
-    for step in trange(config.steps, desc=label, disable=not progress, leave=True):
-        batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
-        losses[step] = train_step(model, optimizer, batch, config.grad_clip, device).item()
-    wall_time = time.perf_counter() - start
-    if not np.all(np.isfinite(losses)):
-        raise FloatingPointError(f"training diverged (non-finite loss) for {label}; lower lr={config.lr}")
-    model.eval()
-    result = TrainResult(model, losses, wall_time, config, device)
+    result = fit(model, config, device=device, progress=progress, desc=label, compile=compile)
     if cache_file is not None:
         _save(cache_file, result)
     return result
+
+
+def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", progress: bool = True,
+        desc: str = "train", compile: bool | str = False) -> TrainResult:
+    """Train ``model`` (already on ``device``) for ``config.steps`` steps of ``config``'s task; the loop of :func:`train`.
+
+    ``model`` maps tokens ``(B, T)`` to logits ``(B, T, V)``: a :class:`~ssmax_lite.model.TinyTransformer`,
+    or another model wrapped so (chapter 6 wraps a Hugging Face model). Batches come from
+    ``numpy.random.default_rng(config.seed)``. ``compile`` as in :func:`train` (checked there). Returns a
+    :class:`TrainResult` with ``model`` in eval mode.
+    """
+    rng = np.random.default_rng(config.seed)
+    optimizer = make_optimizer(model, config, device)
+    step_model = model if compile is False else \
+        torch.compile(model, **({} if compile is True else {"backend": compile}))  # shares model's parameters
+    log = LossLog(config.steps)
+
+    from tqdm.auto import trange
+
+    model.train()
+    start = time.perf_counter()
+    for step in trange(config.steps, desc=desc, disable=not progress, leave=True):
+        batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config)
+        log.append(train_step(step_model, optimizer, batch, config.grad_clip, device))
+    losses = log.flush()
+    wall_time = time.perf_counter() - start
+    if not np.all(np.isfinite(losses)):
+        raise FloatingPointError(f"training diverged (non-finite loss) for {desc}; lower lr={config.lr}")
+    model.eval()
+    return TrainResult(model, losses, wall_time, config, device)
 
 
 class _no_autocast:
@@ -276,8 +337,9 @@ class _no_autocast:
 
 # ---------------------------------------------------------------------------------- cache
 
+# every module whose code changes what a trained model computes (or how it is trained)
 _SOURCE_MODULES = (_model_module, _tasks_module, _layers_module, _attention_module, _functional_module,
-                   _rope_module)
+                   _rope_module, _scalings_module, _constants_module, _checks_module)
 
 
 def default_cache_dir() -> Path:
@@ -292,14 +354,17 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "ssmax_lite" / "train_cache"
 
 
-def cache_key(config: TrainConfig, device: str) -> str:
-    """SHA-256 (first 16 hex digits) of the config, the device (and on the CPU torch's thread count),
-    torch's version and the source of the modules that define the model, the task and this loop."""
+def cache_key(config: TrainConfig, device: str, *, compile: bool | str = False) -> str:
+    """SHA-256 (first 16 hex digits) of the config, the device (and on the CPU torch's thread count and
+    vector code path), torch's version, ``compile`` and the source of the modules that define the model,
+    the task and this loop."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
-    # CPU kernels split their sums by thread, so the thread count changes the last bits of a run
-    threads = f" threads {torch.get_num_threads()}" if device == "cpu" else ""
-    digest.update(f"{device} torch {torch.__version__}{threads}".encode())
+    # CPU kernels split their sums by thread, and order them by the vector instructions they use
+    # (AVX-512, AVX2, or none with ATEN_CPU_CAPABILITY=default): both change the last bits of a run
+    cpu = f" threads {torch.get_num_threads()} {torch.backends.cpu.get_cpu_capability()}" if device == "cpu" else ""
+    compiled = f" compiled {compile}" if compile is not False else ""
+    digest.update(f"{device} torch {torch.__version__}{cpu}{compiled}".encode())
     for module in (*_SOURCE_MODULES, inspect.getmodule(train)):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
 from ssmax_lite import attended_key_counts, scaled_dot_product_attention
+from ssmax_lite.attention import key_counts, log_key_counts
 
 B, H, E = 2, 3, 4
 
@@ -149,6 +150,9 @@ def test_s_none_causal_decoding_is_torch_lower_right():
     q, k, v = make_qkv(3, 8, seed=8, dtype=torch.float32)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(3, 8))
     assert torch.equal(scaled_dot_product_attention(q, k, v, is_causal=True), expected)
+    # one query needs no mask (it sees every key): another kernel call, the same result to rounding
+    expected = F.scaled_dot_product_attention(q[..., -1:, :], k, v, attn_mask=causal_lower_right(1, 8))
+    torch.testing.assert_close(scaled_dot_product_attention(q[..., -1:, :], k, v, is_causal=True), expected)
 
 
 # --------------------------------------------------------------------------- decoding, counts
@@ -170,6 +174,17 @@ def test_attended_key_counts():
     assert attended_key_counts(2, 3, attn_mask=bool_mask).flatten().tolist() == [2, 1]
     float_mask = torch.tensor([[0.0, float("-inf"), -3.0], [float("-inf")] * 3])
     assert attended_key_counts(2, 3, attn_mask=float_mask).flatten().tolist() == [2, 0]
+
+
+def test_log_n_is_built_once_and_can_be_saved_for_backward():
+    key_counts.cache_clear()
+    with torch.inference_mode():  # built here first, as in an evaluation
+        first = log_key_counts(4, 9, is_causal=True)
+    assert log_key_counts(4, 9, is_causal=True) is first  # not rebuilt by the next call
+    torch.testing.assert_close(first.flatten(), torch.log(torch.arange(6.0, 10.0)))
+    s = torch.tensor(0.5, requires_grad=True)
+    (s * first).sum().backward()  # an inference tensor could not be saved for this backward
+    torch.testing.assert_close(s.grad, first.sum())
 
 
 def test_float32_matches_float64_reference():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ssmax_lite import ATTENTION_KINDS, CausalSelfAttention, RotaryEmbedding
+from ssmax_lite.rope import rotation_tables
 
 D_MODEL, N_HEADS, LENGTH = 16, 4, 12
 
@@ -151,3 +152,17 @@ def test_rope_theta_changes_the_output_and_can_be_changed_later():
     rope.theta = 500_000.0  # evaluation with a raised base, as in the paper's long-context tests
     torch.testing.assert_close(rope(x), RotaryEmbedding(8, theta=500_000.0)(x))
     assert not torch.allclose(rope(x), before)
+
+
+def test_rope_tables_are_built_once_per_theta_length_device_and_dtype():
+    rotation_tables.cache_clear()
+    rope = RotaryEmbedding(8)
+    x = torch.randn(2, 5, 8)
+    rope(x)
+    first = rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)
+    rope(x)
+    assert rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype) is first  # reused, not rebuilt
+    rope.theta = 500_000.0  # a new θ gets its own tables
+    assert rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)[1] is not first[1]
+    angles = rope.angles(torch.arange(5.0))
+    torch.testing.assert_close(rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)[0], angles.cos())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ssmax_lite.tasks import LookupTask
-from ssmax_lite.train import PRESETS, TrainConfig, cache_key, learning_rate, preset, train
+from ssmax_lite.train import PRESETS, LossLog, TrainConfig, cache_key, learning_rate, preset, train
 
 TINY = dict(d_model=32, n_heads=2, n_layers=1, train_len=16, steps=6, batch_size=4,
             task=LookupTask(n_keys=4, n_values=4, n_needles=2))
@@ -65,9 +65,30 @@ def test_cache_returns_the_same_model(tmp_path):
 def test_cache_key_depends_on_config():
     base = preset("quick", attention="ssmax")
     keys = {cache_key(base, "cpu"), cache_key(base.with_(seed=1), "cpu"),
-            cache_key(base.with_(attention="softmax"), "cpu"), cache_key(base, "cuda")}
-    assert len(keys) == 4
+            cache_key(base.with_(attention="softmax"), "cpu"), cache_key(base, "cuda"),
+            cache_key(base, "cpu", compile=True)}
+    assert len(keys) == 5
     assert cache_key(base, "cpu") == cache_key(preset("quick", attention="ssmax"), "cpu")
+
+
+def test_cache_key_depends_on_the_cpu_code_path():
+    # AVX-512, AVX2 or no vector instructions sum in other orders, so a model cached on one path is not
+    # the model another path trains: each code path gets its own key (torch reads the variable at start-up)
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch; from ssmax_lite.train import cache_key, preset; "
+            "print(torch.backends.cpu.get_cpu_capability(), cache_key(preset('quick'), 'cpu'))")
+    runs = {}
+    for capability in ("default", "avx2"):
+        env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
+        used, key = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   check=True).stdout.split()
+        runs[used] = key
+    if len(runs) < 2:
+        pytest.skip("this CPU has no AVX2 code path to compare with")
+    assert len(set(runs.values())) == 2
 
 
 def test_presets_build_valid_configs():
@@ -107,3 +128,26 @@ def test_full_preset_runs_a_few_steps_on_the_cpu():
     assert config.task.tokens_per_needle == 2 and config.model.train_len == 256
     result = train(config, device="cpu", progress=False)
     assert result.losses.shape == (2,) and np.all(np.isfinite(result.losses))
+
+
+def test_loss_log_copies_pending_losses_in_order():
+    log = LossLog(steps=7, every=3)
+    for step in range(7):
+        log.append(torch.tensor(float(step)))
+        assert len(log._pending) < 3  # copied to the host as soon as `every` losses wait
+    np.testing.assert_array_equal(log.flush(), np.arange(7, dtype=np.float32))
+
+
+def test_compiled_training_matches_eager_training(fresh_compiler):
+    """The compiled run rounds differently in the last bits only (backend aot_eager: no kernel fusion)."""
+    eager = train(preset("quick", attention="ssmax", **TINY), device="cpu", progress=False)
+    compiled = train(preset("quick", attention="ssmax", **TINY), device="cpu", progress=False,
+                     compile="aot_eager")
+    np.testing.assert_allclose(compiled.losses, eager.losses, rtol=1e-5)
+    assert not any(name.startswith("_orig_mod") for name in compiled.model.state_dict())
+
+
+@pytest.mark.parametrize("compile", ["no-such-backend", 1, None])
+def test_bad_compile_raises(compile):
+    with pytest.raises(ValueError, match="compile must be"):
+        train(preset("quick", **TINY), device="cpu", progress=False, compile=compile)
