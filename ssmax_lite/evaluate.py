@@ -2,6 +2,8 @@ r"""Measure a trained :class:`~ssmax_lite.model.TinyTransformer` as the context 
 
 * :func:`accuracy_by_length` — accuracy and loss at the answer positions at lengths ``m·L``
   (the number of needles stays fixed, so only the haystack grows): claims (b) and (c) of the paper.
+* :func:`accuracy_by_depth` — the same, with every answer binned by the number of keys ``n`` its
+  query sees (for :class:`~ssmax_lite.tasks.RecallStreamTask`, whose queries sit at every depth).
 * :func:`needle_attention` — the attention weight that each query puts on its needle, per layer
   and head, against the number of keys ``n`` the query sees: claim (d), attention fading measured
   inside a network.
@@ -23,10 +25,10 @@ import torch
 from torch.nn import functional as F
 
 from .model import TinyTransformer
-from .tasks import IGNORE, LookupBatch, LookupTask
+from .tasks import IGNORE, TASK_TYPES, LookupBatch, LookupTask, RecallStreamTask
 
-__all__ = ["LengthEval", "accuracy_by_length", "attention_map", "learned_scales", "needle_attention",
-           "rope_theta"]
+__all__ = ["DepthEval", "LengthEval", "accuracy_by_depth", "accuracy_by_length", "attention_map", "depth_edges",
+           "learned_scales", "needle_attention", "rope_theta"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ def _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_siz
                          f"config.vocab_size, got {type(model).__name__}")
     if not any_lm and not isinstance(model, TinyTransformer):
         raise ValueError(f"model must be a TinyTransformer, got {type(model).__name__}")
-    if not isinstance(task, LookupTask):
-        raise ValueError(f"task must be a LookupTask, got {type(task).__name__}")
+    if not isinstance(task, TASK_TYPES):
+        raise ValueError(f"task must be one of {tuple(t.__name__ for t in TASK_TYPES)}, "
+                         f"got {type(task).__name__}")
     if model.config.vocab_size != task.vocab_size:
         raise ValueError(f"the model's vocab_size ({model.config.vocab_size}) does not match the task's "
                          f"({task.vocab_size})")
@@ -134,6 +137,100 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
     model.train(was_training)
     return LengthEval(tuple(multipliers), lengths, np.array(accuracy), np.array(loss),
                       n_sequences * task.n_needles)
+
+
+@dataclass(frozen=True)
+class DepthEval:
+    """Accuracy of one model at several lengths, with the answers binned by query depth.
+
+    A query at position ``t`` sees ``n = t + 1`` keys. Bin ``j`` holds the answers with
+    ``edges[j] < n <= edges[j + 1]``.
+
+    Attributes:
+        multipliers, lengths: as in :class:`LengthEval`.
+        edges: the bin edges in keys (``len(edges) - 1`` bins).
+        accuracy: ``(len(lengths), n_bins)``; NaN where a bin holds no answer.
+        count: ``(len(lengths), n_bins)`` answers per bin.
+        overall: accuracy over every answer of each length.
+    """
+
+    multipliers: tuple
+    lengths: tuple
+    edges: tuple
+    accuracy: np.ndarray
+    count: np.ndarray
+    overall: np.ndarray
+
+    def at(self, n_low: float, n_high: float) -> np.ndarray:
+        """Accuracy per length over the answers with ``n_low < n <= n_high`` (pooled bins; the
+        range must fall on bin edges). NaN for a length with no answer there."""
+        edges = np.asarray(self.edges, dtype=np.float64)
+        if n_low not in edges or n_high not in edges or not n_low < n_high:
+            raise ValueError(f"n_low and n_high must be bin edges {self.edges} with n_low < n_high, "
+                             f"got {n_low!r}, {n_high!r}")
+        cols = slice(int(np.flatnonzero(edges == n_low)[0]), int(np.flatnonzero(edges == n_high)[0]))
+        count = self.count[:, cols].sum(axis=1)
+        correct = np.nansum(self.accuracy[:, cols] * self.count[:, cols], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, correct / np.maximum(count, 1), np.nan)
+
+
+def depth_edges(train_len: int, multipliers) -> tuple:
+    """Bin edges in keys: 0, ``L/2``, ``L``, then ``2L, 4L, …`` up to the longest evaluated length."""
+    top = max(multipliers) * train_len
+    edges = [0, train_len / 2, train_len]
+    while edges[-1] < top:
+        edges.append(edges[-1] * 2)
+    return tuple(edges)
+
+
+@torch.no_grad()
+def accuracy_by_depth(model: TinyTransformer, task, train_len: int, multipliers=(1, 4, 16, 32), *,
+                      edges=None, n_sequences: int = 64, batch_size: int = 16, seed: int = 1234,
+                      rope_theta_value: float | None = None) -> DepthEval:
+    r"""Accuracy at lengths ``m · train_len`` with every answer binned by the keys its query sees.
+
+    The sequences are those of :func:`accuracy_by_length` (same ``seed``), so ``overall`` equals its
+    accuracy. For a query at position ``t``, ``n = t + 1``; ``edges`` default to
+    :func:`depth_edges` (``0, L/2, L, 2L, 4L, …``). Meant for
+    :class:`~ssmax_lite.tasks.RecallStreamTask` (queries at every depth); with a
+    :class:`~ssmax_lite.tasks.LookupTask` every answer falls in the last bin of its length.
+    """
+    _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size)
+    edges = depth_edges(train_len, multipliers) if edges is None else tuple(float(e) for e in edges)
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"edges must be at least two increasing numbers, got {edges!r}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in multipliers)
+    n_bins = len(edges) - 1
+    correct = np.zeros((len(lengths), n_bins))
+    count = np.zeros((len(lengths), n_bins), dtype=np.int64)
+    overall = []
+    with rope_theta(model, rope_theta_value):
+        for i, length in enumerate(lengths):
+            everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
+            hits = total = 0
+            for start in range(0, n_sequences, batch_size):
+                batch = _rows(everything, start, batch_size).to(device)
+                with _autocast(device):
+                    logits = model(batch.tokens)
+                rows = torch.arange(batch.tokens.shape[0], device=device)[:, None]
+                picked = logits[rows, batch.query_positions].float()            # (B, N, vocab)
+                right = (picked.argmax(-1) == batch.targets[rows, batch.query_positions]).flatten().cpu()
+                keys_seen = (batch.query_positions + 1).flatten().cpu().numpy()
+                which = np.searchsorted(edges, keys_seen, side="left") - 1   # edges[j] < n <= edges[j+1]
+                inside = (which >= 0) & (which < n_bins)
+                np.add.at(correct[i], which[inside], right.numpy()[inside])
+                np.add.at(count[i], which[inside], 1)
+                hits += int(right.sum())
+                total += right.numel()
+            overall.append(hits / total)
+    model.train(was_training)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(count > 0, correct / np.maximum(count, 1), np.nan)
+    return DepthEval(tuple(multipliers), lengths, edges, accuracy, count, np.array(overall))
 
 
 @torch.no_grad()

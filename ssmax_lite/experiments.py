@@ -7,6 +7,12 @@ trains one model per attention kind and seed (preset ``quick`` on a CPU, ``full`
 full``), evaluates each at lengths ``m·L`` with the number of needles fixed, prints a table of the
 accuracy (mean ± standard deviation over seeds) and writes everything to JSON.
 
+``--task`` chooses the task: ``lookup`` (the preset's :class:`~ssmax_lite.tasks.LookupTask`, every
+query at the end of the sequence; the default while the chapters use it) or ``stream``
+(:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth, see :data:`STREAM_TASKS`). With
+``stream`` the JSON and the printout also give the accuracy by the number of keys a query sees
+(:func:`~ssmax_lite.evaluate.accuracy_by_depth`).
+
 :func:`length_experiment` does the same from Python and also returns the trained runs, so that a
 notebook can look inside the models.
 """
@@ -21,12 +27,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import accuracy_by_length
+from .evaluate import accuracy_by_depth, accuracy_by_length
 from .layers import ATTENTION_KINDS
 from .model import POSITION_ENCODINGS
+from .tasks import RecallStreamTask
 from .train import PRESETS, TrainResult, default_cache_dir, preset, train
 
-__all__ = ["format_table", "length_experiment", "main", "summarize"]
+__all__ = ["STREAM_TASKS", "TASK_NAMES", "format_depth_table", "format_table", "length_experiment", "main",
+           "summarize"]
+
+TASK_NAMES = ("lookup", "stream")
+"""``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset."""
+
+STREAM_TASKS = {
+    # measured on the CPU for issue 9 (seeds 10, 11, 12; 20-25 s a model on one busy thread): softmax,
+    # ssmax and constant all learn it (answer loss 0.0003 after 400 steps) and score 1.000 at every
+    # length up to 32×L and every depth; softmax fades only in the loss (0.004 at 32×L, ssmax 0.0002)
+    "quick": RecallStreamTask(n_keys=16, n_values=8, n_needles=8),
+    # not measured yet: the same density of needles at L = 256
+    "full": RecallStreamTask(n_keys=64, n_values=16, n_needles=32),
+}
 
 
 def summarize(values) -> dict:
@@ -41,7 +61,7 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
                       seeds=(0, 1, 2), eval_mult=(1, 2, 4, 8, 16, 32), train_len: int | None = None,
                       steps: int | None = None, rope_theta_scale: float | None = None,
                       n_eval: int = 64, cache_dir=None, progress: bool = True, device: str | None = None,
-                      ) -> tuple[dict, dict[tuple[str, int], TrainResult]]:
+                      task: str = "lookup") -> tuple[dict, dict[tuple[str, int], TrainResult]]:
     """Train every ``attention`` kind for every seed, then evaluate at ``m · train_len``.
 
     Args:
@@ -54,6 +74,8 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
         rope_theta_scale: for ``pe="rope"``, also evaluate with θ multiplied by this factor.
         n_eval: evaluation sequences per length.
         cache_dir: passed to :func:`ssmax_lite.train.train`.
+        task: ``"lookup"`` (the preset's task) or ``"stream"`` (:data:`STREAM_TASKS`, queries at
+            every depth; the summary then also holds ``"depth"``: accuracy per length and depth bin).
 
     Returns:
         ``(summary, runs)``: ``summary`` is JSON-ready (config, and per kind the loss curves, wall
@@ -69,17 +91,23 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
     if rope_theta_scale is not None and (pe != "rope" or not rope_theta_scale > 0):
         raise ValueError(f"rope_theta_scale needs pe='rope' and a number > 0, got pe={pe!r}, "
                          f"rope_theta_scale={rope_theta_scale!r}")
+    if task not in TASK_NAMES:
+        raise ValueError(f"task must be one of {TASK_NAMES}, got {task!r}")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     overrides = {k: v for k, v in (("train_len", train_len), ("steps", steps)) if v is not None}
+    if task == "stream":
+        if preset_name not in STREAM_TASKS:
+            raise ValueError(f"task='stream' has a task for presets {tuple(STREAM_TASKS)}, got {preset_name!r}")
+        overrides["task"] = STREAM_TASKS[preset_name]
 
-    summary = {"preset": preset_name, "pe": pe, "seeds": seeds, "eval_mult": list(eval_mult),
+    summary = {"preset": preset_name, "task": task, "pe": pe, "seeds": seeds, "eval_mult": list(eval_mult),
                "results": {}}
     runs = {}
     for kind in attentions:
         per_eval = {"plain": []} | ({"theta_scaled": []} if rope_theta_scale else {})
-        losses, times = [], []
+        losses, times, depths = [], [], []
         for seed in seeds:
             config = preset(preset_name, attention=kind, pe=pe, seed=seed, **overrides)
             result = train(config, progress=progress, cache_dir=cache_dir, device=device)
@@ -88,6 +116,9 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
             times.append(result.wall_time)
             per_eval["plain"].append(accuracy_by_length(result.model, config.task, config.train_len,
                                                         eval_mult, n_sequences=n_eval))
+            if task == "stream":
+                depths.append(accuracy_by_depth(result.model, config.task, config.train_len, eval_mult,
+                                                n_sequences=n_eval))
             if rope_theta_scale:
                 theta = config.model.rope_theta * rope_theta_scale
                 per_eval["theta_scaled"].append(accuracy_by_length(
@@ -106,6 +137,12 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
                        "loss": [summarize([e.loss[i] for e in evals]) for i in range(len(eval_mult))]}
                 for name, evals in per_eval.items()},
         }
+        if depths:
+            summary["depth_edges"] = list(depths[0].edges)
+            summary["results"][kind]["depth"] = {
+                "accuracy": [[summarize([d.accuracy[i, j] for d in depths]) for j in range(len(depths[0].edges) - 1)]
+                             for i in range(len(eval_mult))],
+                "count": depths[0].count.tolist()}
     if rope_theta_scale:
         summary["rope_theta_scale"] = rope_theta_scale
     return summary, runs
@@ -123,6 +160,21 @@ def format_table(summary: dict, metric: str = "accuracy", evaluation: str = "pla
     return "\n".join(lines)
 
 
+def format_depth_table(summary: dict) -> str:
+    """Accuracy by the keys a query sees (``task="stream"``): one row per kind and length, one column
+    per depth bin ``(lo, hi]``, the mean over seeds (``-`` for an empty bin)."""
+    edges, mults = summary["depth_edges"], summary["eval_mult"]
+    names = [f"{lo:g}<n<={hi:g}" for lo, hi in zip(edges, edges[1:])]
+    lines = [f"accuracy by keys seen n (pe={summary['pe']}, L={summary['train_len']}, "
+             f"{len(summary['seeds'])} seed(s): mean)",
+             f"{'attention':<12}{'length':>8}" + "".join(f"{name:>15}" for name in names)]
+    for kind, result in summary["results"].items():
+        for m, row in zip(mults, result["depth"]["accuracy"]):
+            cells = ["-" if np.isnan(c["mean"]) else f"{c['mean']:.3f}" for c in row]
+            lines.append(f"{kind:<12}{f'{m:g}×L':>8}" + "".join(f"{c:>15}" for c in cells))
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ssmax_lite.experiments",
                                      description="Reproduce the training chapter's tables without Jupyter.")
@@ -131,6 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     length.add_argument("--attention", nargs="+", default=["softmax", "ssmax"], choices=ATTENTION_KINDS)
     length.add_argument("--pe", default="nope", choices=POSITION_ENCODINGS)
     length.add_argument("--preset", default="quick", choices=tuple(PRESETS))
+    length.add_argument("--task", default="lookup", choices=TASK_NAMES,
+                        help="lookup: the preset's task, queries at the end; stream: queries at every depth")
     length.add_argument("--train-len", type=int, default=None, help="override the preset's L")
     length.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     length.add_argument("--eval-mult", type=float, nargs="+", default=[1, 2, 4, 8, 16, 32])
@@ -161,13 +215,16 @@ def main(argv=None) -> int:
             args.attention, pe=args.pe, preset_name=args.preset, seeds=args.seeds, eval_mult=mults,
             train_len=args.train_len, steps=args.steps, rope_theta_scale=args.rope_theta_scale,
             n_eval=args.n_eval, cache_dir=default_cache_dir() if args.cache else None,
-            progress=not args.no_progress, device=args.device)
+            progress=not args.no_progress, device=args.device, task=args.task)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(summary, "accuracy"))
     print()
     print(format_table(summary, "loss"))
+    if args.task == "stream":
+        print()
+        print(format_depth_table(summary))
     if args.rope_theta_scale:
         print()
         print(format_table(summary, "accuracy", "theta_scaled"))

@@ -24,6 +24,12 @@ Two layouts (``tokens_per_needle``):
       key(7) value(2) key(3) value(9) ... | key(3) key(7)  → targets: value(9) value(2)
 
 Token ids are laid out in blocks, see :class:`LookupTask`.
+
+:class:`RecallStreamTask` is the associative-recall *stream* (in the style of MQAR, Arora et al.
+2023): needles and their queries are scattered through the whole sequence, so the queries of one
+training sequence see from a few keys up to ``L`` (in causal attention a query at position ``t``
+sees ``n = t + 1`` keys, and SSMax's ``log n`` varies during training, as in the paper's
+next-token training).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["IGNORE", "LookupBatch", "LookupTask"]
+__all__ = ["IGNORE", "LookupBatch", "LookupTask", "RecallStreamTask", "TASK_TYPES"]
 
 IGNORE = -100
 """Target id of the positions that carry no answer (``torch.nn.functional.cross_entropy``'s default)."""
@@ -171,3 +177,116 @@ class LookupTask:
         targets[rows, query_pos] = tokens[rows, needle_pos]             # the needle is the answer
         as_long = lambda a: torch.from_numpy(np.array(a, dtype=np.int64))  # a writable copy  # noqa: E731
         return LookupBatch(as_long(tokens), as_long(targets), as_long(query_pos), as_long(needle_pos))
+
+
+def _check_sample_args(batch_size, length, rng, min_length: int, what: str) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < min_length:
+        raise ValueError(f"length must be an int >= {min_length} for this task ({what}), got {length!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                         f"got {type(rng).__name__}")
+
+
+@dataclass(frozen=True)
+class RecallStreamTask:
+    r"""Associative recall with queries at every depth: needles and queries interleaved with filler.
+
+    A sequence of ``length`` tokens holds ``N = n_needles`` needles ``pair(k, v)`` (N different keys)
+    and one query ``query(k)`` per needle, *after* its needle, all scattered through the sequence;
+    every other token is filler ``pair(k', v')`` whose keys are the ``K − N`` keys that are not
+    needles. The answer at a query is the needle itself, ``pair(k, v)`` (so, its value); the loss
+    and the accuracy are computed only at the N query positions. Token ids as in the one-step
+    :class:`LookupTask`: ``pair(k, v) = k·V + v`` in ``[0, K·V)``, ``query(k) = K·V + k``::
+
+        pair(7,2) pair(3,9) pair(12,0) query(3) pair(5,5) pair(7,4) query(12) ...
+                  └── needle ──┘ └ needle ┘  ↑ target pair(3,9)    ↑ target pair(12,0)
+
+    (here keys 3 and 12 are needles, 7 and 5 filler). **Placement.** 2N distinct positions are
+    drawn uniformly; a random word in which each needle index occurs twice decides which needle
+    sits where, and its first occurrence is the needle, its second the query. So a query's
+    position is the later of two uniform draws: queries see every ``n`` from 2 to ``length``, more
+    often late ones (density ∝ n), and the needle is anywhere before its query.
+
+    As the sequence grows, N stays fixed and only the filler grows (the haystack), exactly as in
+    :class:`LookupTask`, but the queries keep sitting at every depth, so an evaluation can bin them
+    by the number of keys they see (:func:`ssmax_lite.evaluate.accuracy_by_depth`).
+
+    Args:
+        n_keys: K, distinct keys (needles and filler share the token type, not the keys).
+        n_values: V, distinct values.
+        n_needles: N, needles (and queries) per sequence, fixed at every length.
+        filler_values: how many distinct values one sequence's filler uses, drawn per sequence
+            (``None``: all V). With 1, every filler token of a sequence carries the same value: the
+            attention mass that leaks off the needle then piles up on one value instead of spreading
+            evenly over V (see the issue-9 notes in ``benchmarks/task_design.py``).
+    """
+
+    n_keys: int = 16
+    n_values: int = 8
+    n_needles: int = 8
+    filler_values: int | None = None
+
+    def __post_init__(self):
+        for name in ("n_keys", "n_values", "n_needles"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.n_keys < self.n_needles + 1:
+            raise ValueError(f"n_keys ({self.n_keys}) must exceed n_needles ({self.n_needles}): "
+                             f"the filler needs at least one key that is not a needle")
+        fv = self.filler_values
+        if fv is not None and (isinstance(fv, bool) or not isinstance(fv, (int, np.integer))
+                               or not 1 <= fv <= self.n_values):
+            raise ValueError(f"filler_values must be None (all n_values) or an int in "
+                             f"[1, n_values={self.n_values}], got {fv!r}")
+
+    @property
+    def vocab_size(self) -> int:
+        """``K·V`` pair tokens and ``K`` query tokens."""
+        return self.n_keys * self.n_values + self.n_keys
+
+    def min_length(self) -> int:
+        """The shortest sequence that holds the needles, their queries and one filler slot."""
+        return 2 * self.n_needles + 1
+
+    def sample(self, batch_size: int, length: int, rng: np.random.Generator) -> LookupBatch:
+        """Draw ``batch_size`` sequences of ``length`` tokens with ``rng`` (a numpy ``Generator``).
+
+        ``query_positions`` are in the order of the needles (not sorted by position);
+        ``needle_positions[:, i]`` is the needle of query ``i``.
+        """
+        _check_sample_args(batch_size, length, rng, self.min_length(),
+                           f"{self.n_needles} needles, their queries and some filler")
+        b, n, length = int(batch_size), self.n_needles, int(length)
+        k_count, v_count = self.n_keys, self.n_values
+        rows = np.arange(b)[:, None]
+
+        key_perm = np.argsort(rng.random((b, k_count)), axis=1)      # first N keys are the needles
+        needle_keys = key_perm[:, :n]
+        filler_keys = np.take_along_axis(key_perm[:, n:], rng.integers(0, k_count - n, (b, length)), axis=1)
+        n_filler_values = self.filler_values or v_count
+        value_sets = np.argsort(rng.random((b, v_count)), axis=1)[:, :n_filler_values]
+        filler_vals = np.take_along_axis(value_sets, rng.integers(0, n_filler_values, (b, length)), axis=1)
+        tokens = filler_keys * v_count + filler_vals
+
+        # 2N sorted distinct positions; each needle index occurs twice in a random word over them:
+        # first occurrence = needle, second = query (a stable sort lists them in that order)
+        slots = np.sort(np.argsort(rng.random((b, length)), axis=1)[:, :2 * n], axis=1)
+        word = np.argsort(rng.random((b, 2 * n)), axis=1) % n
+        by_needle = np.argsort(word, axis=1, kind="stable")
+        needle_pos = np.take_along_axis(slots, by_needle[:, 0::2], axis=1)
+        query_pos = np.take_along_axis(slots, by_needle[:, 1::2], axis=1)
+
+        needle_vals = rng.integers(0, v_count, (b, n))
+        tokens[rows, needle_pos] = needle_keys * v_count + needle_vals
+        tokens[rows, query_pos] = k_count * v_count + needle_keys
+        targets = np.full((b, length), IGNORE, dtype=np.int64)
+        targets[rows, query_pos] = tokens[rows, needle_pos]              # the needle is the answer
+        as_long = lambda a: torch.from_numpy(np.array(a, dtype=np.int64))  # a writable copy  # noqa: E731
+        return LookupBatch(as_long(tokens), as_long(targets), as_long(query_pos), as_long(needle_pos))
+
+
+TASK_TYPES = (LookupTask, RecallStreamTask)
+"""The task classes that training and evaluation accept (same ``sample`` interface and batch)."""

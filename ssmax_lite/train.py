@@ -52,7 +52,7 @@ from . import rope as _rope_module
 from . import scalings as _scalings_module
 from . import tasks as _tasks_module
 from .model import ModelConfig, TinyTransformer
-from .tasks import IGNORE, LookupTask
+from .tasks import IGNORE, TASK_TYPES, LookupTask
 
 __all__ = ["LOG_EVERY", "LossLog", "PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device",
            "fit", "make_optimizer", "preset", "train", "train_step"]
@@ -88,8 +88,9 @@ class TrainConfig:
     def __post_init__(self):
         if not isinstance(self.model, ModelConfig):
             raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
-        if not isinstance(self.task, LookupTask):
-            raise ValueError(f"task must be a LookupTask, got {type(self.task).__name__}")
+        if not isinstance(self.task, TASK_TYPES):
+            raise ValueError(f"task must be one of {tuple(t.__name__ for t in TASK_TYPES)}, "
+                             f"got {type(self.task).__name__}")
         if self.model.vocab_size != self.task.vocab_size:
             raise ValueError(f"model.vocab_size ({self.model.vocab_size}) must equal the task's "
                              f"vocab_size ({self.task.vocab_size})")

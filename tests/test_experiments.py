@@ -110,3 +110,62 @@ def test_rope_theta_is_restored_after_evaluation():
     with pytest.raises(ValueError, match="vocab_size"):
         accuracy_by_length(result.model, LookupTask(n_keys=5), 16)
     assert torch.is_tensor(result.model.blocks[0].attn.s)
+
+
+# ---------------------------------------------------------------------------------- queries at every depth
+
+from ssmax_lite.evaluate import accuracy_by_depth, depth_edges  # noqa: E402
+from ssmax_lite.tasks import RecallStreamTask  # noqa: E402
+
+
+def _trained_stream():
+    task = RecallStreamTask(n_keys=6, n_values=4, n_needles=3)
+    config = preset("quick", attention="ssmax", d_model=32, n_heads=2, n_layers=1, train_len=16, steps=4,
+                    task=task)
+    return config, train(config, device="cpu", progress=False)
+
+
+def test_depth_edges_double_up_to_the_longest_length():
+    assert depth_edges(64, [1, 4, 32]) == (0, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+def test_accuracy_by_depth_bins_every_answer_and_agrees_with_accuracy_by_length():
+    config, result = _trained_stream()
+    by_depth = accuracy_by_depth(result.model, config.task, 16, [1, 4], n_sequences=6, batch_size=4)
+    by_length = accuracy_by_length(result.model, config.task, 16, [1, 4], n_sequences=6, batch_size=4)
+    assert by_depth.edges == (0, 8, 16, 32, 64) and by_depth.lengths == (16, 64)
+    assert by_depth.count.sum(axis=1).tolist() == [18, 18]                  # 6 sequences × 3 queries
+    assert by_depth.count[0, 2:].sum() == 0                                  # 1×L: no query sees > L keys
+    np.testing.assert_allclose(by_depth.overall, by_length.accuracy)
+    pooled = np.nansum(by_depth.accuracy * by_depth.count, axis=1) / by_depth.count.sum(axis=1)
+    np.testing.assert_allclose(pooled, by_depth.overall)
+    np.testing.assert_allclose(by_depth.at(0, 64), by_depth.overall)
+    with pytest.raises(ValueError, match="n_low"):
+        by_depth.at(0, 50)
+    with pytest.raises(ValueError, match="edges"):
+        accuracy_by_depth(result.model, config.task, 16, [1], edges=[0])
+
+
+def test_cli_task_stream_reports_accuracy_by_depth(tmp_path, capsys):
+    out = tmp_path / "stream.json"
+    code = main(["length", "--task", "stream", "--attention", "softmax", "--train-len", "24", "--steps", "3",
+                 "--eval-mult", "1", "2", "--seeds", "0", "--n-eval", "4", "--no-progress", "--json", str(out)])
+    assert code == 0
+    assert "accuracy by keys seen" in capsys.readouterr().out
+    summary = json.loads(out.read_text())
+    assert summary["task"] == "stream" and summary["config"]["task"]["n_needles"] == 8
+    assert summary["depth_edges"] == [0, 12, 24, 48]
+    depth = summary["results"]["softmax"]["depth"]
+    assert [sum(row) for row in depth["count"]] == [32, 32]                 # 4 sequences × 8 queries
+    assert len(depth["accuracy"]) == 2 and len(depth["accuracy"][0]) == 3
+
+
+def test_cli_task_default_is_lookup_and_bad_task_is_refused(tmp_path):
+    out = tmp_path / "lookup.json"
+    assert main(["length", "--attention", "softmax", "--train-len", "16", "--steps", "2", "--eval-mult", "1",
+                 "--seeds", "0", "--n-eval", "2", "--no-progress", "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["task"] == "lookup" and "depth" not in summary["results"]["softmax"]
+    assert summary["config"]["task"]["tokens_per_needle"] == 1
+    with pytest.raises(SystemExit):
+        main(["length", "--task", "mqar"])

@@ -81,3 +81,92 @@ def test_bad_sample_arguments_raise():
         task.sample(0, 64, rng)
     with pytest.raises(ValueError, match="rng"):
         task.sample(2, 64, 0)
+
+
+# ---------------------------------------------------------------------------------- the recall stream
+
+from ssmax_lite.tasks import RecallStreamTask  # noqa: E402
+
+
+def _stream_answer_by_hand(task: RecallStreamTask, tokens: np.ndarray, query_pos: int):
+    """Scan the prefix before a query for the pair tokens whose key is the queried key."""
+    pairs = task.n_keys * task.n_values
+    key = tokens[query_pos] - pairs
+    assert 0 <= key < task.n_keys, "a query position holds a query token"
+    prefix = tokens[:query_pos]
+    hits = np.flatnonzero((prefix < pairs) & (prefix // task.n_values == key))
+    assert len(hits) == 1, "exactly one pair token before the query holds the queried key"
+    return hits[0], prefix[hits[0]]
+
+
+@pytest.mark.parametrize("length", [17, 64, 300])
+@pytest.mark.parametrize("filler_values", [None, 1, 3])
+def test_stream_every_target_is_the_needle_of_its_key(length, filler_values):
+    task = RecallStreamTask(n_keys=12, n_values=5, n_needles=8, filler_values=filler_values)
+    batch = task.sample(12, length, np.random.default_rng(3))
+    assert batch.tokens.shape == batch.targets.shape == (12, length)
+    assert batch.query_positions.shape == batch.needle_positions.shape == (12, 8)
+    assert 0 <= int(batch.tokens.min()) and int(batch.tokens.max()) < task.vocab_size
+    pairs = task.n_keys * task.n_values
+    for row in range(12):
+        tokens, targets = batch.tokens[row].numpy(), batch.targets[row].numpy()
+        queries = batch.query_positions[row].numpy()
+        assert sorted(np.flatnonzero(targets != IGNORE)) == sorted(queries)
+        assert sorted(np.flatnonzero(tokens >= pairs)) == sorted(queries)  # query tokens only there
+        for q, needle in zip(queries, batch.needle_positions[row].numpy()):
+            position, token = _stream_answer_by_hand(task, tokens, q)
+            assert position == needle < q
+            assert targets[q] == token
+        if filler_values is not None:
+            filler = np.setdiff1d(np.arange(length), np.concatenate([queries, batch.needle_positions[row].numpy()]))
+            assert len(np.unique(tokens[filler] % task.n_values)) <= filler_values
+
+
+def test_stream_queries_sit_at_every_depth():
+    task = RecallStreamTask(n_keys=16, n_values=8, n_needles=8)
+    batch = task.sample(400, 64, np.random.default_rng(4))
+    keys_seen = (batch.query_positions + 1).flatten().numpy()
+    counts = np.histogram(keys_seen, bins=[0, 8, 16, 32, 48, 64])[0]
+    assert keys_seen.min() <= 3 and keys_seen.max() == 64
+    assert np.all(counts > 0)          # every depth range of the training length holds queries
+    assert counts[0] < counts[-1]      # a query is the later of two draws: late ones are more common
+
+
+def test_stream_needle_count_is_fixed_as_length_grows():
+    task = RecallStreamTask(n_keys=16, n_values=8, n_needles=8)
+    for length in (64, 640, 2048):
+        batch = task.sample(3, length, np.random.default_rng(5))
+        assert (batch.targets != IGNORE).sum(dim=1).tolist() == [8] * 3
+
+
+def test_stream_sampling_is_seeded():
+    task = RecallStreamTask()
+    a, b = (task.sample(8, 100, np.random.default_rng(7)) for _ in range(2))
+    c = task.sample(8, 100, np.random.default_rng(8))
+    for x, y in zip((a.tokens, a.targets, a.query_positions, a.needle_positions),
+                    (b.tokens, b.targets, b.query_positions, b.needle_positions)):
+        assert torch.equal(x, y)
+    assert not torch.equal(a.tokens, c.tokens)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_keys=8, n_needles=8), "n_keys"),
+    (dict(n_values=0), "n_values"),
+    (dict(n_needles=2.5), "n_needles"),
+    (dict(filler_values=0), "filler_values"),
+    (dict(n_values=4, filler_values=5), "filler_values"),
+])
+def test_bad_stream_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RecallStreamTask(**kwargs)
+
+
+def test_bad_stream_sample_arguments_raise():
+    task = RecallStreamTask(n_needles=4)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="length"):
+        task.sample(2, task.min_length() - 1, rng)
+    with pytest.raises(ValueError, match="batch_size"):
+        task.sample(0, 64, rng)
+    with pytest.raises(ValueError, match="rng"):
+        task.sample(2, 64, 0)
