@@ -73,6 +73,23 @@ class LookupBatch:
         return LookupBatch(*(t.pin_memory().to(device, non_blocking=True) for t in tensors))
 
 
+def _check_sample_args(batch_size, length, rng, min_length: int, what: str) -> None:
+    """The checks every task's ``sample`` makes: ``what`` says what the shortest sequence holds."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < min_length:
+        raise ValueError(f"length must be an int >= {min_length} for this task ({what}), got {length!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                         f"got {type(rng).__name__}")
+
+
+def _as_batch(tokens, targets, query_pos, needle_pos) -> LookupBatch:
+    """Numpy arrays as a :class:`LookupBatch` of writable ``torch.long`` copies."""
+    arrays = (tokens, targets, query_pos, needle_pos)
+    return LookupBatch(*(torch.from_numpy(np.array(a, dtype=np.int64)) for a in arrays))
+
+
 @dataclass(frozen=True)
 class LookupTask:
     """A key → value retrieval task with a fixed number of needles in a haystack that grows with length.
@@ -133,14 +150,8 @@ class LookupTask:
         value token pads an odd haystack), the N queries the last N, in random order. Needle
         depths are uniform over the haystack.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < self.min_length():
-            raise ValueError(f"length must be an int >= {self.min_length()} for this task "
-                             f"({self.n_needles} needles, their queries and some filler), got {length!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                             f"got {type(rng).__name__}")
+        _check_sample_args(batch_size, length, rng, self.min_length(),
+                           f"{self.n_needles} needles, their queries and some filler")
         b, n, k_count = int(batch_size), self.n_needles, self.n_keys
         per = self.tokens_per_needle
         hay = int(length) - n
@@ -175,18 +186,7 @@ class LookupTask:
         query_pos = np.broadcast_to(np.arange(hay, hay + n), (b, n))
         targets = np.full((b, int(length)), IGNORE, dtype=np.int64)
         targets[rows, query_pos] = tokens[rows, needle_pos]             # the needle is the answer
-        as_long = lambda a: torch.from_numpy(np.array(a, dtype=np.int64))  # a writable copy  # noqa: E731
-        return LookupBatch(as_long(tokens), as_long(targets), as_long(query_pos), as_long(needle_pos))
-
-
-def _check_sample_args(batch_size, length, rng, min_length: int, what: str) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < min_length:
-        raise ValueError(f"length must be an int >= {min_length} for this task ({what}), got {length!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                         f"got {type(rng).__name__}")
+        return _as_batch(tokens, targets, query_pos, needle_pos)
 
 
 @dataclass(frozen=True)
@@ -284,8 +284,7 @@ class RecallStreamTask:
         tokens[rows, query_pos] = k_count * v_count + needle_keys
         targets = np.full((b, length), IGNORE, dtype=np.int64)
         targets[rows, query_pos] = tokens[rows, needle_pos]              # the needle is the answer
-        as_long = lambda a: torch.from_numpy(np.array(a, dtype=np.int64))  # a writable copy  # noqa: E731
-        return LookupBatch(as_long(tokens), as_long(targets), as_long(query_pos), as_long(needle_pos))
+        return _as_batch(tokens, targets, query_pos, needle_pos)
 
 
 TASK_TYPES = (LookupTask, RecallStreamTask)

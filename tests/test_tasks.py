@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.tasks import IGNORE, LookupTask
+from ssmax_lite.tasks import IGNORE, LookupTask, RecallStreamTask
 
 
 def _lookup_by_hand(task: LookupTask, tokens: np.ndarray, query_token: int, haystack_len: int):
@@ -72,8 +72,8 @@ def test_bad_task_arguments_raise(kwargs, match):
         LookupTask(**kwargs)
 
 
-def test_bad_sample_arguments_raise():
-    task = LookupTask(n_needles=4)
+@pytest.mark.parametrize("task", [LookupTask(n_needles=4), RecallStreamTask(n_needles=4)], ids=["lookup", "stream"])
+def test_bad_sample_arguments_raise(task):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="length"):
         task.sample(2, task.min_length() - 1, rng)
@@ -84,8 +84,6 @@ def test_bad_sample_arguments_raise():
 
 
 # ---------------------------------------------------------------------------------- the recall stream
-
-from ssmax_lite.tasks import RecallStreamTask  # noqa: E402
 
 
 def _stream_answer_by_hand(task: RecallStreamTask, tokens: np.ndarray, query_pos: int):
@@ -159,14 +157,3 @@ def test_stream_sampling_is_seeded():
 def test_bad_stream_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RecallStreamTask(**kwargs)
-
-
-def test_bad_stream_sample_arguments_raise():
-    task = RecallStreamTask(n_needles=4)
-    rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="length"):
-        task.sample(2, task.min_length() - 1, rng)
-    with pytest.raises(ValueError, match="batch_size"):
-        task.sample(0, 64, rng)
-    with pytest.raises(ValueError, match="rng"):
-        task.sample(2, 64, 0)
