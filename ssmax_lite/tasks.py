@@ -221,12 +221,18 @@ class RecallStreamTask:
             (``None``: all V). With 1, every filler token of a sequence carries the same value: the
             attention mass that leaks off the needle then piles up on one value instead of spreading
             evenly over V (see the issue-9 notes in ``benchmarks/task_design.py``).
+        filler_keys: how many distinct keys one sequence's filler uses, drawn per sequence from the
+            ``K − N`` keys that are not needles (``None``: all of them). ``filler_keys=1`` with
+            ``filler_values=1`` makes the haystack one token repeated, a different one in every
+            sequence: all the weight that leaks off the needle then votes for that one wrong answer,
+            so the answer flips once the haystack's total weight beats the needle's.
     """
 
     n_keys: int = 16
     n_values: int = 8
     n_needles: int = 8
     filler_values: int | None = None
+    filler_keys: int | None = None
 
     def __post_init__(self):
         for name in ("n_keys", "n_values", "n_needles"):
@@ -241,6 +247,11 @@ class RecallStreamTask:
                                or not 1 <= fv <= self.n_values):
             raise ValueError(f"filler_values must be None (all n_values) or an int in "
                              f"[1, n_values={self.n_values}], got {fv!r}")
+        fk = self.filler_keys
+        if fk is not None and (isinstance(fk, bool) or not isinstance(fk, (int, np.integer))
+                               or not 1 <= fk <= self.n_keys - self.n_needles):
+            raise ValueError(f"filler_keys must be None (all n_keys - n_needles) or an int in "
+                             f"[1, n_keys - n_needles={self.n_keys - self.n_needles}], got {fk!r}")
 
     @property
     def vocab_size(self) -> int:
@@ -265,7 +276,9 @@ class RecallStreamTask:
 
         key_perm = np.argsort(rng.random((b, k_count)), axis=1)      # first N keys are the needles
         needle_keys = key_perm[:, :n]
-        filler_keys = np.take_along_axis(key_perm[:, n:], rng.integers(0, k_count - n, (b, length)), axis=1)
+        n_filler_keys = self.filler_keys or k_count - n
+        filler_keys = np.take_along_axis(key_perm[:, n:n + n_filler_keys],
+                                         rng.integers(0, n_filler_keys, (b, length)), axis=1)
         n_filler_values = self.filler_values or v_count
         value_sets = np.argsort(rng.random((b, v_count)), axis=1)[:, :n_filler_values]
         filler_vals = np.take_along_axis(value_sets, rng.integers(0, n_filler_values, (b, length)), axis=1)

@@ -98,9 +98,10 @@ def _stream_answer_by_hand(task: RecallStreamTask, tokens: np.ndarray, query_pos
 
 
 @pytest.mark.parametrize("length", [17, 64, 300])
-@pytest.mark.parametrize("filler_values", [None, 1, 3])
-def test_stream_every_target_is_the_needle_of_its_key(length, filler_values):
-    task = RecallStreamTask(n_keys=12, n_values=5, n_needles=8, filler_values=filler_values)
+@pytest.mark.parametrize("filler_values, filler_keys", [(None, None), (1, None), (3, None), (1, 1), (None, 2)])
+def test_stream_every_target_is_the_needle_of_its_key(length, filler_values, filler_keys):
+    task = RecallStreamTask(n_keys=12, n_values=5, n_needles=8, filler_values=filler_values,
+                            filler_keys=filler_keys)
     batch = task.sample(12, length, np.random.default_rng(3))
     assert batch.tokens.shape == batch.targets.shape == (12, length)
     assert batch.query_positions.shape == batch.needle_positions.shape == (12, 8)
@@ -118,6 +119,9 @@ def test_stream_every_target_is_the_needle_of_its_key(length, filler_values):
         if filler_values is not None:
             filler = np.setdiff1d(np.arange(length), np.concatenate([queries, batch.needle_positions[row].numpy()]))
             assert len(np.unique(tokens[filler] % task.n_values)) <= filler_values
+        if filler_keys is not None:
+            filler = np.setdiff1d(np.arange(length), np.concatenate([queries, batch.needle_positions[row].numpy()]))
+            assert len(np.unique(tokens[filler] // task.n_values)) <= filler_keys
 
 
 def test_stream_queries_sit_at_every_depth():
@@ -153,7 +157,28 @@ def test_stream_sampling_is_seeded():
     (dict(n_needles=2.5), "n_needles"),
     (dict(filler_values=0), "filler_values"),
     (dict(n_values=4, filler_values=5), "filler_values"),
+    (dict(filler_keys=0), "filler_keys"),
+    (dict(n_keys=16, n_needles=8, filler_keys=9), "filler_keys"),
 ])
 def test_bad_stream_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RecallStreamTask(**kwargs)
+
+
+def test_stream_filler_keys_none_draws_what_the_default_drew():
+    # filler_keys=None must keep the draws of every stream task trained before the option existed
+    plain = RecallStreamTask().sample(4, 80, np.random.default_rng(11))
+    explicit = RecallStreamTask(filler_keys=8).sample(4, 80, np.random.default_rng(11))
+    assert torch.equal(plain.tokens, explicit.tokens) and torch.equal(plain.targets, explicit.targets)
+
+
+def test_stream_one_filler_token_is_one_repeated_token_per_sequence():
+    task = RecallStreamTask(filler_values=1, filler_keys=1)
+    batch = task.sample(6, 200, np.random.default_rng(12))
+    hay = {}
+    for row in range(6):
+        special = np.concatenate([batch.query_positions[row].numpy(), batch.needle_positions[row].numpy()])
+        filler = np.setdiff1d(np.arange(200), special)
+        hay[row] = np.unique(batch.tokens[row].numpy()[filler])
+        assert len(hay[row]) == 1
+    assert len({int(t[0]) for t in hay.values()}) > 1  # a different haystack token in different sequences
