@@ -8,9 +8,11 @@ full``), evaluates each at lengths ``m·L`` with the number of needles fixed, pr
 accuracy (mean ± standard deviation over seeds) and writes everything to JSON.
 
 ``--task`` chooses the task: ``lookup`` (the preset's :class:`~ssmax_lite.tasks.LookupTask`, every
-query at the end of the sequence; the default while the chapters use it) or ``stream``
-(:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth, see :data:`STREAM_TASKS`). With
-``stream`` the JSON and the printout also give the accuracy by the number of keys a query sees
+query at the end of the sequence; the default while the chapters use it), ``stream``
+(:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth, see :data:`STREAM_TASKS`) or
+``haystack`` (queries at every depth in a haystack of one repeated token, with the weight decay and
+steps of :data:`HAYSTACK_RUNS`: the task on which softmax fades in accuracy). With ``stream`` and
+``haystack`` the JSON and the printout also give the accuracy by the number of keys a query sees
 (:func:`~ssmax_lite.evaluate.accuracy_by_depth`).
 
 :func:`length_experiment` does the same from Python and also returns the trained runs, so that a
@@ -33,11 +35,12 @@ from .model import POSITION_ENCODINGS
 from .tasks import RecallStreamTask
 from .train import PRESETS, TrainResult, default_cache_dir, preset, train
 
-__all__ = ["STREAM_TASKS", "TASK_NAMES", "format_depth_table", "format_table", "length_experiment", "main",
+__all__ = ["HAYSTACK_RUNS", "STREAM_TASKS", "TASK_NAMES", "format_depth_table", "format_table", "length_experiment", "main",
            "summarize"]
 
-TASK_NAMES = ("lookup", "stream")
-"""``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset."""
+TASK_NAMES = ("lookup", "stream", "haystack")
+"""``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset;
+``haystack``: :data:`HAYSTACK_RUNS` of the preset (a recall stream on which softmax fades in accuracy)."""
 
 STREAM_TASKS = {
     # measured on the CPU for issue 9 (seeds 10, 11, 12; 20-25 s a model on one busy thread): softmax,
@@ -46,6 +49,17 @@ STREAM_TASKS = {
     "quick": RecallStreamTask(n_keys=16, n_values=8, n_needles=8),
     # not measured yet: the same density of needles at L = 256
     "full": RecallStreamTask(n_keys=64, n_values=16, n_needles=32),
+}
+
+
+HAYSTACK_RUNS = {
+    # issue 9's fading task: queries at every depth, and a haystack of one repeated token (a different one
+    # per sequence), so the weight that leaks off the needle votes for one wrong answer; weight decay 1.5
+    # keeps the learned logit gap Δ small enough that softmax's answer flips once n·e^(−Δ) > 1, i.e. by
+    # 16–32×L. Measured on the CPU (benchmarks/README.md, "one-token haystack"): every kind learns it in
+    # 1,200 steps (1.000 at 1×L); softmax drops to 0.43–0.56 at 32×L, SSMax stays at 1.000.
+    "quick": dict(task=RecallStreamTask(n_keys=16, n_values=8, n_needles=8, filler_values=1, filler_keys=1),
+                  weight_decay=1.5, steps=1200),
 }
 
 
@@ -74,7 +88,8 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
         rope_theta_scale: for ``pe="rope"``, also evaluate with θ multiplied by this factor.
         n_eval: evaluation sequences per length.
         cache_dir: passed to :func:`ssmax_lite.train.train`.
-        task: ``"lookup"`` (the preset's task) or ``"stream"`` (:data:`STREAM_TASKS`, queries at
+        task: ``"lookup"`` (the preset's task), ``"haystack"`` (:data:`HAYSTACK_RUNS`: task, weight
+            decay and steps) or ``"stream"`` (:data:`STREAM_TASKS`, queries at
             every depth; the summary then also holds ``"depth"``: accuracy per length and depth bin).
 
     Returns:
@@ -101,6 +116,10 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
         if preset_name not in STREAM_TASKS:
             raise ValueError(f"task='stream' has a task for presets {tuple(STREAM_TASKS)}, got {preset_name!r}")
         overrides["task"] = STREAM_TASKS[preset_name]
+    if task == "haystack":
+        if preset_name not in HAYSTACK_RUNS:
+            raise ValueError(f"task='haystack' has a run for presets {tuple(HAYSTACK_RUNS)}, got {preset_name!r}")
+        overrides = HAYSTACK_RUNS[preset_name] | overrides  # an explicit steps or train_len still wins
 
     summary = {"preset": preset_name, "task": task, "pe": pe, "seeds": seeds, "eval_mult": list(eval_mult),
                "results": {}}
@@ -116,7 +135,7 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
             times.append(result.wall_time)
             per_eval["plain"].append(accuracy_by_length(result.model, config.task, config.train_len,
                                                         eval_mult, n_sequences=n_eval))
-            if task == "stream":
+            if task != "lookup":
                 depths.append(accuracy_by_depth(result.model, config.task, config.train_len, eval_mult,
                                                 n_sequences=n_eval))
             if rope_theta_scale:
@@ -184,7 +203,8 @@ def _parser() -> argparse.ArgumentParser:
     length.add_argument("--pe", default="nope", choices=POSITION_ENCODINGS)
     length.add_argument("--preset", default="quick", choices=tuple(PRESETS))
     length.add_argument("--task", default="lookup", choices=TASK_NAMES,
-                        help="lookup: the preset's task, queries at the end; stream: queries at every depth")
+                        help="lookup: the preset's task, queries at the end; stream: queries at every depth; "
+                             "haystack: queries at every depth in a one-token haystack (softmax fades)")
     length.add_argument("--train-len", type=int, default=None, help="override the preset's L")
     length.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     length.add_argument("--eval-mult", type=float, nargs="+", default=[1, 2, 4, 8, 16, 32])
@@ -222,7 +242,7 @@ def main(argv=None) -> int:
     print(format_table(summary, "accuracy"))
     print()
     print(format_table(summary, "loss"))
-    if args.task == "stream":
+    if args.task != "lookup":
         print()
         print(format_depth_table(summary))
     if args.rope_theta_scale:

@@ -169,3 +169,28 @@ def test_cli_task_default_is_lookup_and_bad_task_is_refused(tmp_path):
     assert summary["config"]["task"]["tokens_per_needle"] == 1
     with pytest.raises(SystemExit):
         main(["length", "--task", "mqar"])
+
+
+def test_cli_task_haystack_uses_its_run_settings_and_explicit_steps_win(tmp_path, capsys):
+    out = tmp_path / "haystack.json"
+    code = main(["length", "--task", "haystack", "--attention", "softmax", "--train-len", "24", "--steps", "3",
+                 "--eval-mult", "1", "2", "--seeds", "0", "--n-eval", "4", "--no-progress", "--json", str(out)])
+    assert code == 0
+    assert "accuracy by keys seen" in capsys.readouterr().out
+    summary = json.loads(out.read_text())
+    config = summary["config"]
+    assert summary["task"] == "haystack"
+    assert config["task"]["filler_keys"] == 1 and config["task"]["filler_values"] == 1
+    assert config["weight_decay"] == 1.5       # the run's setting, from HAYSTACK_RUNS
+    assert config["steps"] == 3                # the command line's --steps beats the run's 1,200
+    assert len(summary["results"]["softmax"]["train_loss"][0]) == 3
+
+
+def test_haystack_is_refused_for_a_preset_without_a_run():
+    from ssmax_lite.experiments import HAYSTACK_RUNS, length_experiment
+
+    missing = [name for name in ("quick", "full") if name not in HAYSTACK_RUNS]
+    if not missing:
+        pytest.skip("every preset has a haystack run")
+    with pytest.raises(ValueError, match="haystack"):
+        length_experiment(["softmax"], preset_name=missing[0], task="haystack", seeds=[0], progress=False)
