@@ -7,8 +7,8 @@ trains one model per attention kind and seed (preset ``quick`` on a CPU, ``full`
 full``), evaluates each at lengths ``m·L`` with the number of needles fixed, prints a table of the
 accuracy (mean ± standard deviation over seeds) and writes everything to JSON.
 
-``--task`` chooses the task: ``lookup`` (the preset's :class:`~ssmax_lite.tasks.LookupTask`, every
-query at the end of the sequence; the default while the chapters use it), ``stream``
+``--task`` chooses the task: ``haystack`` (the default, chapter 3b's task, see below), ``lookup`` (the
+preset's :class:`~ssmax_lite.tasks.LookupTask`, every query at the end of the sequence: chapter 3), ``stream``
 (:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth, see :data:`STREAM_TASKS`) or
 ``haystack`` (queries at every depth in a haystack of one repeated token, with the weight decay and
 steps of :data:`HAYSTACK_RUNS`: the task on which softmax fades in accuracy). With ``stream`` and
@@ -35,8 +35,8 @@ from .model import POSITION_ENCODINGS
 from .tasks import RecallStreamTask
 from .train import PRESETS, TrainResult, default_cache_dir, preset, train
 
-__all__ = ["HAYSTACK_RUNS", "STREAM_TASKS", "TASK_NAMES", "format_depth_table", "format_table", "length_experiment", "main",
-           "summarize"]
+__all__ = ["HAYSTACK_RUNS", "KIND_COLORS", "STREAM_TASKS", "TASK_NAMES", "format_depth_table", "format_table",
+           "length_experiment", "main", "plot_by_depth", "plot_by_length", "summarize"]
 
 TASK_NAMES = ("lookup", "stream", "haystack")
 """``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset;
@@ -202,9 +202,10 @@ def _parser() -> argparse.ArgumentParser:
     length.add_argument("--attention", nargs="+", default=["softmax", "ssmax"], choices=ATTENTION_KINDS)
     length.add_argument("--pe", default="nope", choices=POSITION_ENCODINGS)
     length.add_argument("--preset", default="quick", choices=tuple(PRESETS))
-    length.add_argument("--task", default="lookup", choices=TASK_NAMES,
-                        help="lookup: the preset's task, queries at the end; stream: queries at every depth; "
-                             "haystack: queries at every depth in a one-token haystack (softmax fades)")
+    length.add_argument("--task", default="haystack", choices=TASK_NAMES,
+                        help="haystack (default; chapter 3b): queries at every depth in a one-token haystack, the task "
+                             "on which softmax fades; lookup: the preset's task, queries at the end (chapter 3); "
+                             "stream: queries at every depth, varied haystack")
     length.add_argument("--train-len", type=int, default=None, help="override the preset's L")
     length.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     length.add_argument("--eval-mult", type=float, nargs="+", default=[1, 2, 4, 8, 16, 32])
@@ -253,6 +254,51 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps(summary, indent=1))
         print(f"\nwrote {args.json}")
     return 0
+
+
+
+KIND_COLORS = {"softmax": "tab:blue", "ssmax": "tab:orange", "constant": "tab:green", "ssmax-fixed": "tab:red",
+               "ssmax-bias": "tab:purple"}
+"""One colour per attention kind, shared by the chapters' figures."""
+
+
+def plot_by_length(ax, summary: dict, metric: str = "accuracy", evaluation: str = "plain", *, style: str = "-",
+                   suffix: str = "") -> None:
+    """Draw ``metric`` against evaluation length for every kind of ``summary`` (from
+    :func:`length_experiment`): the mean over seeds, a band from the worst to the best seed, and a
+    dotted vertical line at the training length L (labelled)."""
+    mults = summary["eval_mult"]
+    for kind, result in summary["results"].items():
+        cells = result["evaluations"][evaluation][metric]
+        color = KIND_COLORS.get(kind)
+        line, = ax.plot(mults, [c["mean"] for c in cells], style, marker="o", color=color, label=kind + suffix)
+        ax.fill_between(mults, [c["min"] for c in cells], [c["max"] for c in cells], color=line.get_color(),
+                        alpha=0.15)
+    ax.axvline(1, color="gray", linestyle=":", linewidth=1, label="training length L")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(mults, [f"{m:g}×" for m in mults])
+    ax.set_xlabel(f"sequence length / L (L = {summary['train_len']})")
+    ax.set_ylabel(metric)
+
+
+def plot_by_depth(ax, summary: dict, mult, *, style: str = "-") -> None:
+    """Draw accuracy against the number of keys a query sees, for the evaluation length ``mult·L`` of
+    ``summary`` (``task="stream"`` or ``"haystack"``): the mean over seeds at each depth bin's upper
+    edge, with the worst-to-best-seed band; a dotted vertical line at n = L."""
+    i = list(summary["eval_mult"]).index(mult)
+    edges = np.asarray(summary["depth_edges"], dtype=np.float64)
+    for kind, result in summary["results"].items():
+        row = result["depth"]["accuracy"][i]
+        keep = [j for j, c in enumerate(row) if not np.isnan(c["mean"])]
+        x = edges[1:][keep]
+        line, = ax.plot(x, [row[j]["mean"] for j in keep], style, marker="o", color=KIND_COLORS.get(kind),
+                        label=kind)
+        ax.fill_between(x, [row[j]["min"] for j in keep], [row[j]["max"] for j in keep], color=line.get_color(),
+                        alpha=0.15)
+    ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(f"keys the query sees, n (bins up to the marked value; sequences of {mult:g}×L)")
+    ax.set_ylabel("accuracy")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_cli_writes_a_sane_json(tmp_path, capsys):
     out = tmp_path / "out.json"
-    code = main(["length", "--attention", "softmax", "ssmax", "--pe", "rope", "--train-len", "16",
+    code = main(["length", "--attention", "softmax", "ssmax", "--pe", "rope", "--train-len", "24",
                  "--steps", "5", "--eval-mult", "1", "2", "--seeds", "0", "1", "--n-eval", "4",
                  "--rope-theta-scale", "50", "--no-progress", "--json", str(out)])
     assert code == 0
@@ -27,7 +27,7 @@ def test_cli_writes_a_sane_json(tmp_path, capsys):
     assert "softmax" in printed and "ssmax" in printed and "2×L" in printed
 
     summary = json.loads(out.read_text())
-    assert summary["pe"] == "rope" and summary["train_len"] == 16 and summary["lengths"] == [16, 32]
+    assert summary["pe"] == "rope" and summary["train_len"] == 24 and summary["lengths"] == [24, 48]
     assert summary["seeds"] == [0, 1] and summary["rope_theta_scale"] == 50
     assert set(summary["results"]) == {"softmax", "ssmax"}
     for kind, result in summary["results"].items():
@@ -47,7 +47,7 @@ def test_cli_runs_as_a_module(tmp_path):
     out = tmp_path / "m.json"
     done = subprocess.run(
         [sys.executable, "-m", "ssmax_lite.experiments", "length", "--attention", "constant",
-         "--train-len", "16", "--steps", "3", "--eval-mult", "1", "--seeds", "3", "--n-eval", "2",
+         "--train-len", "24", "--steps", "3", "--eval-mult", "1", "--seeds", "3", "--n-eval", "2",
          "--no-progress", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -160,10 +160,14 @@ def test_cli_task_stream_reports_accuracy_by_depth(tmp_path, capsys):
     assert len(depth["accuracy"]) == 2 and len(depth["accuracy"][0]) == 3
 
 
-def test_cli_task_default_is_lookup_and_bad_task_is_refused(tmp_path):
-    out = tmp_path / "lookup.json"
-    assert main(["length", "--attention", "softmax", "--train-len", "16", "--steps", "2", "--eval-mult", "1",
+def test_cli_task_default_is_haystack_lookup_is_an_option_and_bad_task_is_refused(tmp_path):
+    out = tmp_path / "default.json"
+    assert main(["length", "--attention", "softmax", "--train-len", "24", "--steps", "2", "--eval-mult", "1",
                  "--seeds", "0", "--n-eval", "2", "--no-progress", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["task"] == "haystack"
+    out = tmp_path / "lookup.json"
+    assert main(["length", "--task", "lookup", "--attention", "softmax", "--train-len", "16", "--steps", "2",
+                 "--eval-mult", "1", "--seeds", "0", "--n-eval", "2", "--no-progress", "--json", str(out)]) == 0
     summary = json.loads(out.read_text())
     assert summary["task"] == "lookup" and "depth" not in summary["results"]["softmax"]
     assert summary["config"]["task"]["tokens_per_needle"] == 1
