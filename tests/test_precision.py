@@ -90,11 +90,15 @@ def test_train_step_scaler_must_match_precision():
         train_step(model, optimizer, batch, 1.0, "cpu", precision="half")
 
 
-def _run_steps(precision, steps, monkeypatch=None):
+def _run_steps(precision, steps, fused=False):
     config = _tiny_config(steps)
     torch.manual_seed(0)
     model = TinyTransformer(config.model)
     optimizer = make_optimizer(model, config, "cpu")
+    if fused:  # on a GPU make_optimizer picks the fused AdamW, which reads the scaler's state itself
+        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), fused=True)
+        assert all(g["fused"] for g in optimizer.param_groups)
     scaler = make_grad_scaler("cpu", precision)
     rng = np.random.default_rng(0)
     losses = []
@@ -134,6 +138,12 @@ def test_fp16_matches_fp32_closely_on_cpu():
     assert np.allclose(fp16, fp32, rtol=0.05, atol=0.05), (fp16, fp32)
 
 
+def test_fp16_with_the_fused_adamw_gpus_use():
+    _, plain, _ = _run_steps("fp16", 10)
+    _, fused, scaler = _run_steps("fp16", 10, fused=True)
+    assert np.allclose(fused, plain, rtol=1e-3, atol=1e-3), (fused, plain)
+
+
 def test_bf16_steps_learn_on_cpu():
     model, losses, scaler = _run_steps("bf16", 30)
     assert scaler is None
@@ -161,7 +171,8 @@ def test_fit_runs_the_fp16_path_with_a_scaler(monkeypatch):
 
 def test_cpu_training_takes_the_plain_fp32_path(monkeypatch):
     """On the CPU, fit makes no scaler and no autocast (so CPU runs are what they were before the policy)."""
-    monkeypatch.setattr(torch.amp, "GradScaler", None)  # any attempt to build one would fail
+    monkeypatch.setattr(torch.amp, "GradScaler", None)  # any attempt to build a scaler would fail,
+    monkeypatch.setattr(torch, "autocast", None)        # and so would any autocast
     config = _tiny_config(3)
     torch.manual_seed(0)
     result = fit(TinyTransformer(config.model), config, device="cpu", progress=False)
