@@ -21,7 +21,8 @@ CPU at every step. ``train(config, compile=True)`` runs the model through ``torc
 (off by default; it pays on a GPU, where the tiny model is bound by kernel launches).
 
 :func:`preset` gives the two sizes the book uses: ``"quick"`` (a CPU trains it in seconds) and
-``"full"`` (for a GPU: bigger model, more steps, the harder two-token task).
+``"full"`` (for a GPU: bigger model, more steps, the harder two-token task); :func:`flops_per_step`
+gives the cost of a step.
 
 Optional cache: ``train(config, cache_dir=...)`` stores the trained weights under a hash of the
 config *and* of the source of the modules that define the model, the task and the loop, so a later
@@ -57,8 +58,8 @@ from .model import ModelConfig, TinyTransformer
 from .tasks import IGNORE, TASK_TYPES, LookupTask
 
 __all__ = ["LOG_EVERY", "LossLog", "PRECISIONS", "PRESETS", "TrainConfig", "TrainResult", "autocast_for",
-           "default_cache_dir", "default_device", "fit", "make_grad_scaler", "make_optimizer", "precision_for",
-           "preset", "train", "train_step"]
+           "default_cache_dir", "default_device", "fit", "flops_per_step", "make_grad_scaler", "make_optimizer",
+           "precision_for", "preset", "train", "train_step"]
 
 LOG_EVERY = 50  # steps between two copies of the losses from the device to the host
 
@@ -180,6 +181,31 @@ def preset(name: str = "quick", *, attention: str = "softmax", pe: str = "nope",
     model = ModelConfig(vocab_size=task.vocab_size, attention=attention, pe=pe,
                         **{k: p.pop(k) for k in model_keys})
     return TrainConfig(model=model, task=task, seed=seed, **p).with_(**changes)
+
+
+def flops_per_step(config: TrainConfig) -> int:
+    r"""Floating-point operations of one training step (forward and backward) of ``config``, by the usual count.
+
+    With :math:`N` the weights that multiply activations (per layer :math:`4d^2` in attention and
+    :math:`2 d\,d_{ff}` in the MLP, plus the output head's :math:`V d`; the embedding is a lookup, biases,
+    norms and SSMax's scalars are left out), :math:`T` the training length and :math:`B` the batch:
+
+    .. math::
+
+        \text{FLOPs} = B\,T\,(6N + 12\,n_{\text{layers}}\,d\,T),
+
+    6N per token for the matrix products (2 forward, 4 backward, Kaplan et al. 2020), and
+    :math:`12\,n_{\text{layers}} d T` for the attention scores and their weighted sum over all
+    :math:`T` keys (PaLM, Chowdhery et al. 2022, appendix B; causal masking's halving is not taken off).
+    A way to scale a measured step time to another GPU, not a measurement.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    m = config.model
+    d, d_ff = m.d_model, m.d_ff or 4 * m.d_model
+    n_matmul = m.n_layers * (4 * d * d + 2 * d * d_ff) + m.vocab_size * d
+    tokens = config.batch_size * config.train_len
+    return tokens * (6 * n_matmul + 12 * m.n_layers * d * config.train_len)
 
 
 # ---------------------------------------------------------------------------------- training

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from ssmax_lite.model import ModelConfig
 from ssmax_lite.tasks import LookupTask
-from ssmax_lite.train import PRESETS, LossLog, TrainConfig, cache_key, learning_rate, preset, train
+from ssmax_lite.train import PRESETS, LossLog, TrainConfig, cache_key, flops_per_step, learning_rate, preset, train
 
 TINY = dict(d_model=32, n_heads=2, n_layers=1, train_len=16, steps=6, batch_size=4,
             task=LookupTask(n_keys=4, n_values=4, n_needles=2))
@@ -151,3 +152,16 @@ def test_compiled_training_matches_eager_training(fresh_compiler):
 def test_bad_compile_raises(compile):
     with pytest.raises(ValueError, match="compile must be"):
         train(preset("quick", **TINY), device="cpu", progress=False, compile=compile)
+
+
+def test_flops_per_step_by_hand():
+    # vocab 10, d 4, 1 layer, d_ff 16, L 8, batch 2: matrices 4·4² + 2·4·16 = 192, head 10·4 = 40, N = 232;
+    # 16 tokens · (6·232 + 12·1·4·8) = 16 · (1392 + 384) = 28,416
+    config = TrainConfig(model=ModelConfig(vocab_size=10, d_model=4, n_layers=1, n_heads=2, train_len=8),
+                         task=LookupTask(n_keys=2, n_values=4, n_needles=1), batch_size=2)
+    assert config.model.vocab_size == config.task.vocab_size
+    assert flops_per_step(config) == 28_416
+    assert flops_per_step(config.with_(d_ff=8)) == 16 * (6 * (4 * 16 + 2 * 4 * 8 + 40) + 12 * 4 * 8)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        flops_per_step(config.model)
+
