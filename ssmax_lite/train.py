@@ -251,12 +251,21 @@ def precision_for(device) -> str:
     bf16 that the GPU only *emulates* counts as unsupported
     (``torch.cuda.is_bf16_supported(including_emulation=False)``): it runs, but slower than fp16.
     """
-    kind = torch.device(device).type
+    kind = _device_type(device)
     if kind == "cpu":
         return "fp32"
-    if kind == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
-    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
+
+
+def _device_type(device) -> str:
+    """``"cpu"`` or ``"cuda"`` for a device name or ``torch.device``; a ValueError for anything else."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda' (or a torch.device of either), got {device!r}")
+    return kind
 
 
 def _check_precision(precision) -> None:
@@ -269,13 +278,13 @@ def autocast_for(device, precision: str):
     _check_precision(precision)
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=_AUTOCAST_DTYPES[precision])
+    return torch.autocast(_device_type(device), dtype=_AUTOCAST_DTYPES[precision])
 
 
 def make_grad_scaler(device, precision: str) -> torch.amp.GradScaler | None:
     """A :class:`torch.amp.GradScaler` for fp16 training, ``None`` for bf16 and fp32 (which need none)."""
     _check_precision(precision)
-    return torch.amp.GradScaler(torch.device(device).type) if precision == "fp16" else None
+    return torch.amp.GradScaler(_device_type(device)) if precision == "fp16" else None
 
 
 def train_step(model: TinyTransformer, optimizer: torch.optim.Optimizer, batch, grad_clip: float,

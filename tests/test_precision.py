@@ -58,9 +58,12 @@ def test_policy_cuda_without_bf16_is_fp16(bf16_support):
     assert isinstance(make_grad_scaler("cuda", "fp16"), torch.amp.GradScaler)
 
 
-def test_policy_rejects_other_devices():
+@pytest.mark.parametrize("device", ["meta", "tpu", 3.5, None])
+def test_policy_rejects_other_devices(device):
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
-        precision_for("meta")
+        precision_for(device)
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        make_grad_scaler(device, "fp16")
 
 
 def test_autocast_and_scaler_by_precision():
