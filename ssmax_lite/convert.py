@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from .layers import ATTENTION_KINDS, CausalSelfAttention
-from .train import LossLog, TrainConfig, TrainResult, learning_rate, make_optimizer, train_step
+from .train import (LossLog, TrainConfig, TrainResult, learning_rate, make_grad_scaler, make_optimizer,
+                    precision_for, train_step)
 
 __all__ = ["attention_modules", "fine_tune", "switch_attention"]
 
@@ -102,6 +103,8 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
     schedule = dataclasses.replace(config, steps=steps, lr=lr, warmup=warmup)
 
     optimizer = make_optimizer(model, schedule, device.type)
+    precision = precision_for(device)
+    scaler = make_grad_scaler(device, precision)
     rng = np.random.default_rng((config.seed, data_seed))
     log = LossLog(steps)
 
@@ -113,7 +116,8 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
         batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, schedule)
-        log.append(train_step(model, optimizer, batch, config.grad_clip, device.type))
+        log.append(train_step(model, optimizer, batch, config.grad_clip, device.type,
+                              precision=precision, scaler=scaler))
     losses = log.flush()
     wall_time = time.perf_counter() - start
     model.eval()

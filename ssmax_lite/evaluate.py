@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from .model import TinyTransformer
 from .tasks import IGNORE, TASK_TYPES, LookupBatch, LookupTask, RecallStreamTask
+from .train import autocast_for, precision_for
 
 __all__ = ["DepthEval", "LengthEval", "accuracy_by_depth", "accuracy_by_length", "attention_map", "depth_edges",
            "learned_scales", "needle_attention", "rope_theta"]
@@ -92,9 +93,8 @@ def _rows(batch: LookupBatch, start: int, size: int) -> LookupBatch:
 
 
 def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """The forward pass in the precision training uses on ``device`` (fp32 on the CPU, bf16 or fp16 on a GPU)."""
+    return autocast_for(device, precision_for(device))
 
 
 @torch.no_grad()

@@ -12,15 +12,17 @@ with :math:`A` the query positions of the batch. Optimiser as in the SSMax paper
 (AdamW, β = (0.9, 0.95), weight decay 0.1 only on matrices, gradient clipping 1.0), with a linear
 warm-up and a cosine decay to 10 % of the peak learning rate, since the runs here are short.
 
-On CUDA the loop uses bf16 autocast (attention runs through torch's fused SDPA); on the CPU it is
-deterministic for a seed: ``torch`` (weights) and the task's numpy generator are both seeded from
-``TrainConfig.seed``. The losses stay on the device during training (:class:`LossLog`) and are
+Precision (:func:`precision_for`): on a GPU with native bf16 (Ampere and later) the loop uses bf16
+autocast; on an older GPU (e.g. Colab's T4) fp16 autocast with a :class:`torch.amp.GradScaler`; on the
+CPU plain fp32, deterministic for a seed: ``torch`` (weights) and the task's numpy generator are both
+seeded from ``TrainConfig.seed``. The losses stay on the device during training (:class:`LossLog`) and are
 copied to the host once every :data:`LOG_EVERY` steps, so that a GPU is not made to wait for the
 CPU at every step. ``train(config, compile=True)`` runs the model through ``torch.compile``
 (off by default; it pays on a GPU, where the tiny model is bound by kernel launches).
 
 :func:`preset` gives the two sizes the book uses: ``"quick"`` (a CPU trains it in seconds) and
-``"full"`` (for a GPU: bigger model, more steps, the harder two-token task).
+``"full"`` (for a GPU: a bigger model on the recall stream, :class:`~ssmax_lite.tasks.RecallStreamTask`,
+at L = 256; :func:`flops_per_step` gives its cost per step).
 
 Optional cache: ``train(config, cache_dir=...)`` stores the trained weights under a hash of the
 config *and* of the source of the modules that define the model, the task and the loop, so a later
@@ -29,6 +31,7 @@ chapter can reuse a model that an earlier one trained, and any code change train
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -52,10 +55,11 @@ from . import rope as _rope_module
 from . import scalings as _scalings_module
 from . import tasks as _tasks_module
 from .model import ModelConfig, TinyTransformer
-from .tasks import IGNORE, TASK_TYPES, LookupTask
+from .tasks import IGNORE, TASK_TYPES, LookupTask, RecallStreamTask
 
-__all__ = ["LOG_EVERY", "LossLog", "PRESETS", "TrainConfig", "TrainResult", "default_cache_dir", "default_device",
-           "fit", "make_optimizer", "preset", "train", "train_step"]
+__all__ = ["LOG_EVERY", "LossLog", "PRECISIONS", "PRESETS", "TrainConfig", "TrainResult", "autocast_for",
+           "default_cache_dir", "default_device", "fit", "flops_per_step", "make_grad_scaler", "make_optimizer",
+           "precision_for", "preset", "train", "train_step"]
 
 LOG_EVERY = 50  # steps between two copies of the losses from the device to the host
 
@@ -157,9 +161,13 @@ PRESETS = {
     # CPU: the chapter's default. 2 layers, 4 heads, d = 64, one-step lookup at L = 64.
     "quick": dict(d_model=64, n_layers=2, n_heads=4, train_len=64, steps=400, batch_size=32,
                   lr=3e-3, warmup=20, task=LookupTask(8, 8, 4, tokens_per_needle=1)),
-    # GPU (e.g. Colab): wider and deeper, longer training sequences, the two-token (induction) task.
-    "full": dict(d_model=256, n_layers=4, n_heads=8, train_len=256, steps=4000, batch_size=64,
-                 lr=1e-3, warmup=200, task=LookupTask(64, 64, 4, tokens_per_needle=2)),
+    # GPU (e.g. Colab): wider and deeper, L = 256, the recall stream with queries at every depth (32 of
+    # them per sequence). The two-token LookupTask(64, 64, 4) that stood here stayed at chance on an H200
+    # (answer loss 4.145 ≈ ln 64 for all 5 kinds): 4 supervised positions out of 256 are too sparse a
+    # signal for the model to find the retrieving circuit. The same design at half the size (d = 128,
+    # L = 128, 16 needles, 500 steps) learns on the CPU: see benchmarks/README.md, "GPU preset".
+    "full": dict(d_model=256, n_layers=4, n_heads=8, train_len=256, steps=2000, batch_size=64,
+                 lr=1e-3, warmup=200, task=RecallStreamTask(n_keys=64, n_values=16, n_needles=32)),
 }
 
 
@@ -177,6 +185,31 @@ def preset(name: str = "quick", *, attention: str = "softmax", pe: str = "nope",
     model = ModelConfig(vocab_size=task.vocab_size, attention=attention, pe=pe,
                         **{k: p.pop(k) for k in model_keys})
     return TrainConfig(model=model, task=task, seed=seed, **p).with_(**changes)
+
+
+def flops_per_step(config: TrainConfig) -> int:
+    r"""Floating-point operations of one training step (forward and backward) of ``config``, by the usual count.
+
+    With :math:`N` the weights that multiply activations (per layer :math:`4d^2` in attention and
+    :math:`2 d\,d_{ff}` in the MLP, plus the output head's :math:`V d`; the embedding is a lookup, biases,
+    norms and SSMax's scalars are left out), :math:`T` the training length and :math:`B` the batch:
+
+    .. math::
+
+        \text{FLOPs} = B\,T\,(6N + 12\,n_{\text{layers}}\,d\,T),
+
+    6N per token for the matrix products (2 forward, 4 backward, Kaplan et al. 2020), and
+    :math:`12\,n_{\text{layers}} d T` for the attention scores and their weighted sum over all
+    :math:`T` keys (PaLM, Chowdhery et al. 2022, appendix B; causal masking's halving is not taken off).
+    A way to scale a measured step time to another GPU, not a measurement.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    m = config.model
+    d, d_ff = m.d_model, m.d_ff or 4 * m.d_model
+    n_matmul = m.n_layers * (4 * d * d + 2 * d * d_ff) + m.vocab_size * d
+    tokens = config.batch_size * config.train_len
+    return tokens * (6 * n_matmul + 12 * m.n_layers * d * config.train_len)
 
 
 # ---------------------------------------------------------------------------------- training
@@ -200,17 +233,91 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+PRECISIONS = ("bf16", "fp16", "fp32")
+"""The three precisions :func:`precision_for` may choose (autocast dtype of the forward pass; the weights,
+the optimiser state and the loss stay in fp32)."""
+
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def precision_for(device) -> str:
+    """The precision training and evaluation use on ``device`` (``"cpu"``, ``"cuda"`` or a ``torch.device``).
+
+    * CPU: ``"fp32"`` (no autocast: deterministic, and the book's stored outputs were made so);
+    * CUDA with native bf16 units (compute capability ≥ 8: A100, L4, H100, …): ``"bf16"``;
+    * any other CUDA GPU (e.g. Colab's free T4): ``"fp16"``, trained with a gradient scaler
+      (:func:`make_grad_scaler`), since fp16's narrow range underflows small gradients.
+
+    bf16 that the GPU only *emulates* counts as unsupported
+    (``torch.cuda.is_bf16_supported(including_emulation=False)``): it runs, but slower than fp16.
+    """
+    kind = _device_type(device)
+    if kind == "cpu":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
+
+
+def _device_type(device) -> str:
+    """``"cpu"`` or ``"cuda"`` for a device name or ``torch.device``; a ValueError for anything else."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda' (or a torch.device of either), got {device!r}")
+    return kind
+
+
+def _check_precision(precision) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+
+
+def autocast_for(device, precision: str):
+    """The context to run a forward pass in: ``torch.autocast`` to bf16 or fp16, or no autocast for fp32."""
+    _check_precision(precision)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(_device_type(device), dtype=_AUTOCAST_DTYPES[precision])
+
+
+def make_grad_scaler(device, precision: str) -> torch.amp.GradScaler | None:
+    """A :class:`torch.amp.GradScaler` for fp16 training, ``None`` for bf16 and fp32 (which need none)."""
+    _check_precision(precision)
+    return torch.amp.GradScaler(_device_type(device)) if precision == "fp16" else None
+
+
 def train_step(model: TinyTransformer, optimizer: torch.optim.Optimizer, batch, grad_clip: float,
-               device: str) -> torch.Tensor:
-    """One optimiser step on the answer loss: forward (bf16 autocast on CUDA), backward, clip the
-    gradient norm to ``grad_clip``, step. Returns the loss (a detached float32 scalar)."""
-    with torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else _no_autocast():
+               device: str, *, precision: str | None = None,
+               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """One optimiser step on the answer loss; returns the loss (a detached float32 scalar).
+
+    Forward under :func:`autocast_for` (``precision`` defaults to :func:`precision_for` of ``device``),
+    backward, clip the gradient norm to ``grad_clip``, step. With fp16 the loss is multiplied by
+    ``scaler``'s scale before the backward pass, the gradients are unscaled before they are clipped
+    (so the clip sees their true norm), and ``scaler.step`` skips the step when a gradient overflowed,
+    then ``scaler.update`` adapts the scale. fp16 needs ``scaler`` (from :func:`make_grad_scaler`,
+    kept across steps); bf16 and fp32 take none.
+    """
+    precision = precision_for(device) if precision is None else precision
+    _check_precision(precision)
+    if (precision == "fp16") != (scaler is not None):
+        raise ValueError(f"scaler must be a torch.amp.GradScaler for precision 'fp16' and None for "
+                         f"'bf16' and 'fp32', got scaler={scaler!r} with precision {precision!r}")
+    with autocast_for(device, precision):
         logits = model(batch.tokens)
     loss = answer_loss(logits, batch.targets)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
     return loss.detach().float()
 
 
@@ -306,6 +413,8 @@ def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", pro
     """
     rng = np.random.default_rng(config.seed)
     optimizer = make_optimizer(model, config, device)
+    precision = precision_for(device)
+    scaler = make_grad_scaler(device, precision)
     step_model = model if compile is False else \
         torch.compile(model, **({} if compile is True else {"backend": compile}))  # shares model's parameters
     log = LossLog(config.steps)
@@ -318,21 +427,14 @@ def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", pro
         batch = config.task.sample(config.batch_size, config.train_len, rng).to(device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        log.append(train_step(step_model, optimizer, batch, config.grad_clip, device))
+        log.append(train_step(step_model, optimizer, batch, config.grad_clip, device,
+                              precision=precision, scaler=scaler))
     losses = log.flush()
     wall_time = time.perf_counter() - start
     if not np.all(np.isfinite(losses)):
         raise FloatingPointError(f"training diverged (non-finite loss) for {desc}; lower lr={config.lr}")
     model.eval()
     return TrainResult(model, losses, wall_time, config, device)
-
-
-class _no_autocast:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ---------------------------------------------------------------------------------- cache
@@ -355,16 +457,20 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(config: TrainConfig, device: str, *, compile: bool | str = False) -> str:
-    """SHA-256 (first 16 hex digits) of the config, the device (and on the CPU torch's thread count and
-    vector code path), torch's version, ``compile`` and the source of the modules that define the model,
-    the task and this loop."""
+    """SHA-256 (first 16 hex digits) of the config, the device (on the CPU torch's thread count and
+    vector code path, on a GPU its :func:`precision_for`), torch's version, ``compile`` and the source of
+    the modules that define the model, the task and this loop."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
     # CPU kernels split their sums by thread, and order them by the vector instructions they use
     # (AVX-512, AVX2, or none with ATEN_CPU_CAPABILITY=default): both change the last bits of a run
-    cpu = f" threads {torch.get_num_threads()} {torch.backends.cpu.get_cpu_capability()}" if device == "cpu" else ""
+    # on a GPU, bf16 and fp16 train different models
+    if device == "cpu":
+        path = f" threads {torch.get_num_threads()} {torch.backends.cpu.get_cpu_capability()}"
+    else:
+        path = f" {precision_for(device)}"
     compiled = f" compiled {compile}" if compile is not False else ""
-    digest.update(f"{device} torch {torch.__version__}{cpu}{compiled}".encode())
+    digest.update(f"{device} torch {torch.__version__}{path}{compiled}".encode())
     for module in (*_SOURCE_MODULES, inspect.getmodule(train)):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.tasks import LookupTask
-from ssmax_lite.train import PRESETS, LossLog, TrainConfig, cache_key, learning_rate, preset, train
+from ssmax_lite.model import ModelConfig
+from ssmax_lite.tasks import LookupTask, RecallStreamTask
+from ssmax_lite.train import PRESETS, LossLog, TrainConfig, cache_key, flops_per_step, learning_rate, preset, train
 
 TINY = dict(d_model=32, n_heads=2, n_layers=1, train_len=16, steps=6, batch_size=4,
             task=LookupTask(n_keys=4, n_values=4, n_needles=2))
@@ -96,7 +97,8 @@ def test_presets_build_valid_configs():
         for pe in ("nope", "rope"):
             config = preset(name, attention="ssmax", pe=pe)
             assert config.model.vocab_size == config.task.vocab_size
-    assert preset("full").task.tokens_per_needle == 2  # the GPU preset tries the induction task
+    # the GPU preset trains on the recall stream (queries at every depth), experiments' "full" stream task
+    assert preset("full").task == RecallStreamTask(n_keys=64, n_values=16, n_needles=32)
     assert preset("quick", train_len=32).model.train_len == 32
 
 
@@ -122,10 +124,10 @@ def test_bad_preset_and_device_raise():
 
 
 def test_full_preset_runs_a_few_steps_on_the_cpu():
-    """The GPU preset is never trained in CI; this checks that its model, two-token task and loop fit
+    """The GPU preset is never trained in CI; this checks that its model, recall-stream task and loop fit
     together (two steps on the CPU), so a Colab reader does not meet a shape error after minutes."""
     config = preset("full", attention="ssmax", steps=2, warmup=1)
-    assert config.task.tokens_per_needle == 2 and config.model.train_len == 256
+    assert isinstance(config.task, RecallStreamTask) and config.model.train_len == 256
     result = train(config, device="cpu", progress=False)
     assert result.losses.shape == (2,) and np.all(np.isfinite(result.losses))
 
@@ -151,3 +153,21 @@ def test_compiled_training_matches_eager_training(fresh_compiler):
 def test_bad_compile_raises(compile):
     with pytest.raises(ValueError, match="compile must be"):
         train(preset("quick", **TINY), device="cpu", progress=False, compile=compile)
+
+
+def test_flops_per_step_by_hand():
+    # vocab 10, d 4, 1 layer, d_ff 16, L 8, batch 2: matrices 4·4² + 2·4·16 = 192, head 10·4 = 40, N = 232;
+    # 16 tokens · (6·232 + 12·1·4·8) = 16 · (1392 + 384) = 28,416
+    config = TrainConfig(model=ModelConfig(vocab_size=10, d_model=4, n_layers=1, n_heads=2, train_len=8),
+                         task=LookupTask(n_keys=2, n_values=4, n_needles=1), batch_size=2)
+    assert config.model.vocab_size == config.task.vocab_size
+    assert flops_per_step(config) == 28_416
+    assert flops_per_step(config.with_(d_ff=8)) == 16 * (6 * (4 * 16 + 2 * 4 * 8 + 40) + 12 * 4 * 8)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        flops_per_step(config.model)
+
+
+def test_flops_per_step_of_the_gpu_preset():
+    # d 256, 4 layers, d_ff 1024, vocab 64·16 + 64 = 1088, L 256, batch 64
+    n = 4 * (4 * 256**2 + 2 * 256 * 1024) + 1088 * 256
+    assert flops_per_step(preset("full")) == 64 * 256 * (6 * n + 12 * 4 * 256 * 256)  # about 3.9e11
