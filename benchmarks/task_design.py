@@ -104,6 +104,8 @@ DESIGNS = {
     "stream-n16-fv1": RecallStreamTask(32, 8, 16, filler_values=1),
     "stream-n4-fv1": RecallStreamTask(16, 8, 4, filler_values=1),
     "one-filler-token": VariantStream(16, 8, 8, filler_values=1, filler_keys=1),
+    "one-filler-token-k32": VariantStream(32, 8, 8, filler_values=1, filler_keys=1),
+    "one-filler-token-k64": VariantStream(64, 8, 8, filler_values=1, filler_keys=1),
     "two-filler-tokens": VariantStream(16, 8, 8, filler_values=2, filler_keys=2),
     "decoys": VariantStream(16, 8, 8, decoy_rate=0.5),
     "decoys-only": VariantStream(16, 8, 8, decoy_rate=1.0),
