@@ -7,11 +7,11 @@ trains one model per attention kind and seed (preset ``quick`` on a CPU, ``full`
 full``), evaluates each at lengths ``m·L`` with the number of needles fixed, prints a table of the
 accuracy (mean ± standard deviation over seeds) and writes everything to JSON.
 
-``--task`` chooses the task: ``haystack`` (the default, chapter 3b's task, see below), ``lookup`` (the
-preset's :class:`~ssmax_lite.tasks.LookupTask`, every query at the end of the sequence: chapter 3), ``stream``
-(:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth, see :data:`STREAM_TASKS`) or
-``haystack`` (queries at every depth in a haystack of one repeated token, with the weight decay and
-steps of :data:`HAYSTACK_RUNS`: the task on which softmax fades in accuracy). With ``stream`` and
+``--task`` chooses the task: ``haystack`` (the default, chapter 3b: queries at every depth in a haystack of
+one repeated token, with the weight decay and steps of :data:`HAYSTACK_RUNS`; the task on which softmax fades
+in accuracy), ``lookup`` (the preset's :class:`~ssmax_lite.tasks.LookupTask`, every query at the end of the
+sequence: chapter 3) or ``stream`` (:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth in
+a varied haystack, see :data:`STREAM_TASKS`). With ``stream`` and
 ``haystack`` the JSON and the printout also give the accuracy by the number of keys a query sees
 (:func:`~ssmax_lite.evaluate.accuracy_by_depth`).
 
@@ -255,7 +255,6 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps(summary, indent=1))
         print(f"\nwrote {args.json}")
     return 0
-
 
 
 KIND_COLORS = {"softmax": "tab:blue", "ssmax": "tab:orange", "constant": "tab:green", "ssmax-fixed": "tab:red",

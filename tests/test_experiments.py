@@ -146,13 +146,18 @@ def test_accuracy_by_depth_bins_every_answer_and_agrees_with_accuracy_by_length(
         accuracy_by_depth(result.model, config.task, 16, [1], edges=[0])
 
 
-def test_cli_task_stream_reports_accuracy_by_depth(tmp_path, capsys):
-    out = tmp_path / "stream.json"
-    code = main(["length", "--task", "stream", "--attention", "softmax", "--train-len", "24", "--steps", "3",
+def _run_depth_task(task, tmp_path, capsys):
+    """The CLI on a queries-at-every-depth task, 3 steps at L = 24, evaluated at 1× and 2×: its JSON summary."""
+    out = tmp_path / f"{task}.json"
+    code = main(["length", "--task", task, "--attention", "softmax", "--train-len", "24", "--steps", "3",
                  "--eval-mult", "1", "2", "--seeds", "0", "--n-eval", "4", "--no-progress", "--json", str(out)])
     assert code == 0
     assert "accuracy by keys seen" in capsys.readouterr().out
-    summary = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_cli_task_stream_reports_accuracy_by_depth(tmp_path, capsys):
+    summary = _run_depth_task("stream", tmp_path, capsys)
     assert summary["task"] == "stream" and summary["config"]["task"]["n_needles"] == 8
     assert summary["depth_edges"] == [0, 12, 24, 48]
     depth = summary["results"]["softmax"]["depth"]
@@ -176,12 +181,7 @@ def test_cli_task_default_is_haystack_lookup_is_an_option_and_bad_task_is_refuse
 
 
 def test_cli_task_haystack_uses_its_run_settings_and_explicit_steps_win(tmp_path, capsys):
-    out = tmp_path / "haystack.json"
-    code = main(["length", "--task", "haystack", "--attention", "softmax", "--train-len", "24", "--steps", "3",
-                 "--eval-mult", "1", "2", "--seeds", "0", "--n-eval", "4", "--no-progress", "--json", str(out)])
-    assert code == 0
-    assert "accuracy by keys seen" in capsys.readouterr().out
-    summary = json.loads(out.read_text())
+    summary = _run_depth_task("haystack", tmp_path, capsys)
     config = summary["config"]
     assert summary["task"] == "haystack"
     assert config["task"]["filler_keys"] == 1 and config["task"]["filler_values"] == 1
