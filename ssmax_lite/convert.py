@@ -31,9 +31,9 @@ from torch import nn
 
 from .layers import ATTENTION_KINDS, CausalSelfAttention
 from .train import (LossLog, TrainConfig, TrainResult, learning_rate, make_grad_scaler, make_optimizer,
-                    precision_for, train_step)
+                    precision_for, train, train_step)
 
-__all__ = ["attention_modules", "fine_tune", "switch_attention"]
+__all__ = ["attention_modules", "fine_tune", "switch_attention", "switch_during_training"]
 
 
 def attention_modules(model: nn.Module) -> list[CausalSelfAttention]:
@@ -125,3 +125,26 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
         raise FloatingPointError(f"fine-tuning diverged (non-finite loss); lower lr={lr}")
     return TrainResult(model, losses, wall_time, config, device.type)
 
+
+def switch_during_training(config: TrainConfig, switch_at: int, attention: str = "ssmax", *,
+                           lr: float | None = None, warmup: int = 10, cache_dir=None) -> TrainResult:
+    r"""The paper's configuration (f): train ``config`` with softmax, switch to ``attention``, train on.
+
+    Phase one is :func:`~ssmax_lite.train.train` of ``config`` with ``attention="softmax"`` and
+    ``steps=switch_at`` (a complete run with its own warm-up and cosine decay; cached in ``cache_dir``).
+    The model is then switched with :func:`switch_attention` (:math:`s = 1/\log L`) and trained for the
+    remaining ``config.steps - switch_at`` steps by :func:`fine_tune` at ``lr`` (default ``config.lr / 3``)
+    with ``warmup`` warm-up steps; its batches are drawn from a stream other than phase one's. The total
+    number of steps equals ``config.steps``. The paper gives neither the switch step nor the schedule after it.
+
+    Returns:
+        the fine-tune's :class:`~ssmax_lite.train.TrainResult` (its ``losses`` are phase two's).
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if isinstance(switch_at, bool) or not isinstance(switch_at, int) or not 1 <= switch_at < config.steps:
+        raise ValueError(f"switch_at must be an int in [1, config.steps - 1 = {config.steps - 1}], got {switch_at!r}")
+    first = train(config.with_(attention="softmax", steps=switch_at), progress=False, cache_dir=cache_dir)
+    model = switch_attention(first.model, attention)
+    lr = config.lr / 3 if lr is None else lr
+    return fine_tune(model, config, config.steps - switch_at, lr=lr, warmup=warmup)

@@ -35,8 +35,9 @@ from .model import POSITION_ENCODINGS
 from .tasks import RecallStreamTask
 from .train import PRESETS, TrainResult, default_cache_dir, preset, train
 
-__all__ = ["HAYSTACK_RUNS", "KIND_COLORS", "STREAM_TASKS", "TASK_NAMES", "format_depth_table", "format_table",
-           "length_experiment", "main", "plot_by_depth", "plot_by_length", "summarize"]
+__all__ = ["HAYSTACK_RUNS", "KIND_COLORS", "STREAM_TASKS", "TASK_NAMES", "evaluate_models", "format_depth_table",
+           "format_table", "length_experiment", "main", "moving_average", "plot_by_depth", "plot_by_length",
+           "plot_train_loss", "summarize"]
 
 TASK_NAMES = ("lookup", "stream", "haystack")
 """``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset;
@@ -126,46 +127,61 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
                "results": {}}
     runs = {}
     for kind in attentions:
-        per_eval = {"plain": []} | ({"theta_scaled": []} if rope_theta_scale else {})
-        losses, times, depths = [], [], []
+        losses, times, models = [], [], []
         for seed in seeds:
             config = preset(preset_name, attention=kind, pe=pe, seed=seed, **overrides)
             result = train(config, progress=progress, cache_dir=cache_dir, device=device)
             runs[(kind, seed)] = result
             losses.append(result.losses.tolist())
             times.append(result.wall_time)
-            per_eval["plain"].append(accuracy_by_length(result.model, config.task, config.train_len,
-                                                        eval_mult, n_sequences=n_eval))
-            if task != "lookup":
-                depths.append(accuracy_by_depth(result.model, config.task, config.train_len, eval_mult,
-                                                n_sequences=n_eval))
-            if rope_theta_scale:
-                theta = config.model.rope_theta * rope_theta_scale
-                per_eval["theta_scaled"].append(accuracy_by_length(
-                    result.model, config.task, config.train_len, eval_mult, n_sequences=n_eval,
-                    rope_theta_value=theta))
+            models.append(result.model)
+        theta = config.model.rope_theta * rope_theta_scale if rope_theta_scale else None
+        evaluated = evaluate_models(models, config.task, config.train_len, eval_mult, n_eval=n_eval,
+                                    by_depth=task != "lookup", rope_theta_value=theta)
         summary["train_len"] = config.train_len
         summary["config"] = {k: v for k, v in config.to_dict().items() if k != "seed"}
         summary["config"]["model"]["attention"] = "per kind"
-        summary["lengths"] = list(per_eval["plain"][0].lengths)
-        summary["results"][kind] = {
-            "train_loss": losses,
-            "final_loss": summarize([np.mean(curve[-50:]) for curve in losses]),
-            "wall_time_s": times,
-            "evaluations": {
-                name: {"accuracy": [summarize([e.accuracy[i] for e in evals]) for i in range(len(eval_mult))],
-                       "loss": [summarize([e.loss[i] for e in evals]) for i in range(len(eval_mult))]}
-                for name, evals in per_eval.items()},
-        }
-        if depths:
-            summary["depth_edges"] = list(depths[0].edges)
-            summary["results"][kind]["depth"] = {
-                "accuracy": [[summarize([d.accuracy[i, j] for d in depths]) for j in range(len(depths[0].edges) - 1)]
-                             for i in range(len(eval_mult))],
-                "count": depths[0].count.tolist()}
+        summary["lengths"] = evaluated.pop("lengths")
+        if "depth_edges" in evaluated:
+            summary["depth_edges"] = evaluated.pop("depth_edges")
+        summary["results"][kind] = {"train_loss": losses,
+                                    "final_loss": summarize([np.mean(curve[-50:]) for curve in losses]),
+                                    "wall_time_s": times} | evaluated
     if rope_theta_scale:
         summary["rope_theta_scale"] = rope_theta_scale
     return summary, runs
+
+
+def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64, by_depth: bool = False,
+                    rope_theta_value: float | None = None) -> dict:
+    """Evaluate one model per seed at the lengths ``m · train_len`` (every model on the same sequences).
+
+    Returns the part of a :func:`length_experiment` summary that one kind holds, so that models made some
+    other way (e.g. switched with :func:`ssmax_lite.convert.switch_attention`) can join a summary:
+    ``{"evaluations": {"plain": {"accuracy": [...], "loss": [...]}}, "lengths": [...]}``, one
+    :func:`summarize` dict per length; with ``rope_theta_value`` also ``"theta_scaled"`` (RoPE's θ set to
+    that value); with ``by_depth`` also ``"depth"`` (:func:`~ssmax_lite.evaluate.accuracy_by_depth`,
+    per length and depth bin) and ``"depth_edges"``.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("models must hold at least one model (one per seed), got none")
+    per_eval = {"plain": [accuracy_by_length(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]}
+    if rope_theta_value is not None:
+        per_eval["theta_scaled"] = [accuracy_by_length(m, task, train_len, eval_mult, n_sequences=n_eval,
+                                                       rope_theta_value=rope_theta_value) for m in models]
+    count = len(per_eval["plain"][0].lengths)
+    out = {"lengths": list(per_eval["plain"][0].lengths), "evaluations": {
+        name: {"accuracy": [summarize([e.accuracy[i] for e in evals]) for i in range(count)],
+               "loss": [summarize([e.loss[i] for e in evals]) for i in range(count)]}
+        for name, evals in per_eval.items()}}
+    if by_depth:
+        depths = [accuracy_by_depth(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]
+        out["depth_edges"] = list(depths[0].edges)
+        out["depth"] = {"accuracy": [[summarize([d.accuracy[i, j] for d in depths])
+                                      for j in range(len(depths[0].edges) - 1)] for i in range(count)],
+                        "count": depths[0].count.tolist()}
+    return out
 
 
 def format_table(summary: dict, metric: str = "accuracy", evaluation: str = "plain") -> str:
@@ -258,7 +274,8 @@ def main(argv=None) -> int:
 
 
 KIND_COLORS = {"softmax": "tab:blue", "ssmax": "tab:orange", "constant": "tab:green", "ssmax-fixed": "tab:red",
-               "ssmax-bias": "tab:purple"}
+               "ssmax-bias": "tab:purple", "chiang-log-n": "tab:brown", "su-log-base": "tab:pink",
+               "qwen-logn": "tab:cyan", "llama4-temperature": "tab:olive", "yarn": "tab:gray"}
 """One colour per attention kind, shared by the chapters' figures."""
 
 
@@ -279,6 +296,28 @@ def plot_by_length(ax, summary: dict, metric: str = "accuracy", evaluation: str 
     ax.set_xticks(mults, [f"{m:g}×" for m in mults])
     ax.set_xlabel(f"sequence length / L (L = {summary['train_len']})")
     ax.set_ylabel(metric)
+
+
+def moving_average(values, width: int = 20) -> np.ndarray:
+    """The mean of each window of ``width`` consecutive values (``len(values) - width + 1`` of them)."""
+    values = np.asarray(values, dtype=np.float64)
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= len(values):
+        raise ValueError(f"width must be an int in [1, {len(values)}] (the number of values), got {width!r}")
+    return np.convolve(values, np.ones(width) / width, mode="valid")
+
+
+def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None) -> None:
+    """Draw the training loss against the step for every kind of ``summary`` (or ``kinds``), each seed's
+    curve smoothed by :func:`moving_average` over ``width`` steps: the mean over seeds and a band from the
+    lowest to the highest seed, on a log axis. A window's value is drawn at its last step."""
+    for kind in kinds or summary["results"]:
+        curves = np.array([moving_average(c, width) for c in summary["results"][kind]["train_loss"]])
+        steps = np.arange(curves.shape[1]) + width
+        line, = ax.plot(steps, curves.mean(0), color=KIND_COLORS.get(kind), label=kind)
+        ax.fill_between(steps, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"answer loss (nats, mean of {width} steps)")
 
 
 def plot_by_depth(ax, summary: dict, mult, *, style: str = "-") -> None:

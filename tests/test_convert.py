@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from ssmax_lite.convert import attention_modules, fine_tune, switch_attention
+from ssmax_lite.convert import attention_modules, fine_tune, switch_attention, switch_during_training
 from ssmax_lite.model import TinyTransformer
-from ssmax_lite.train import preset
+from ssmax_lite.train import preset, train
 
 TRAIN_LEN = 16
 
@@ -110,6 +110,19 @@ def test_fine_tune_trains_s_and_the_weights_deterministically():
     assert not first.model.training
 
 
+def test_switch_during_training_is_train_then_switch_then_fine_tune(tmp_path):
+    config = _config(steps=8)
+    result = switch_during_training(config, 5, warmup=1, cache_dir=tmp_path)
+    # the same recipe written out: 5 softmax steps, the switch, 3 steps at lr/3 with 1 warm-up step
+    first = train(config.with_(steps=5), progress=False, cache_dir=tmp_path)
+    assert any(tmp_path.iterdir())  # phase one was cached (and loaded here)
+    by_hand = fine_tune(switch_attention(first.model, "ssmax"), config, 3, lr=config.lr / 3, warmup=1)
+    assert result.losses.shape == (3,)
+    assert all(m.attention == "ssmax" for m in attention_modules(result.model))
+    for (name, p), (_, q) in zip(result.model.named_parameters(), by_hand.model.named_parameters()):
+        assert torch.equal(p, q), name
+
+
 def test_bad_input_raises_value_error():
     model = _model()
     with pytest.raises(ValueError, match="attention must be one of"):
@@ -126,3 +139,7 @@ def test_bad_input_raises_value_error():
         fine_tune(model, _config(), steps=2, warmup=5)
     with pytest.raises(ValueError, match="config"):
         fine_tune(model, _config().model, steps=2)
+    with pytest.raises(ValueError, match=r"switch_at must be an int in \[1, config.steps - 1 = 7\]"):
+        switch_during_training(_config(steps=8), 8)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        switch_during_training(_config().model, 2)

@@ -198,3 +198,23 @@ def test_haystack_is_refused_for_a_preset_without_a_run():
         pytest.skip("every preset has a haystack run")
     with pytest.raises(ValueError, match="haystack"):
         length_experiment(["softmax"], preset_name=missing[0], task="haystack", seeds=[0], progress=False)
+
+
+def test_moving_average_and_train_loss_plot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ssmax_lite.experiments import moving_average, plot_train_loss
+
+    assert np.allclose(moving_average([1, 2, 3, 4], 2), [1.5, 2.5, 3.5])
+    with pytest.raises(ValueError, match=r"width must be an int in \[1, 4\]"):
+        moving_average([1, 2, 3, 4], 5)
+    summary = {"results": {"softmax": {"train_loss": [[4.0, 2.0, 1.0, 0.5], [2.0, 1.0, 0.5, 0.25]]}}}
+    fig, ax = plt.subplots()
+    plot_train_loss(ax, summary, width=2)
+    line = ax.get_lines()[0]
+    assert np.allclose(line.get_xdata(), [2, 3, 4])                  # a window is drawn at its last step
+    assert np.allclose(line.get_ydata(), [2.25, 1.125, 0.5625])      # the mean over seeds of the smoothed curves
+    assert ax.get_yscale() == "log"
+    plt.close(fig)
