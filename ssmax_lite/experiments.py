@@ -187,12 +187,13 @@ def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64
 def format_table(summary: dict, metric: str = "accuracy", evaluation: str = "plain") -> str:
     """A text table: one row per attention kind, one column per length, ``mean ± std`` over seeds."""
     mults = summary["eval_mult"]
-    header = f"{'attention':<12}" + "".join(f"{f'{m:g}×L':>16}" for m in mults)
+    width = max(12, *(len(kind) + 2 for kind in summary["results"]))
+    header = f"{'attention':<{width}}" + "".join(f"{f'{m:g}×L':>16}" for m in mults)
     lines = [f"{metric} ({evaluation}, pe={summary['pe']}, L={summary['train_len']}, "
              f"{len(summary['seeds'])} seed(s): mean ± std)", header]
     for kind, result in summary["results"].items():
         cells = result["evaluations"][evaluation][metric]
-        lines.append(f"{kind:<12}" + "".join(f"{c['mean']:>9.3f} ± {c['std']:.3f}" for c in cells))
+        lines.append(f"{kind:<{width}}" + "".join(f"{c['mean']:>9.3f} ± {c['std']:.3f}" for c in cells))
     return "\n".join(lines)
 
 
