@@ -151,7 +151,8 @@ class DepthEval:
         edges: the bin edges in keys (``len(edges) - 1`` bins).
         accuracy: ``(len(lengths), n_bins)``; NaN where a bin holds no answer.
         count: ``(len(lengths), n_bins)`` answers per bin.
-        overall: accuracy over every answer of each length.
+        overall: accuracy over every answer of each length (:func:`accuracy_by_length`'s ``accuracy``).
+        loss: mean cross-entropy over every answer of each length (:func:`accuracy_by_length`'s ``loss``).
     """
 
     multipliers: tuple
@@ -160,6 +161,7 @@ class DepthEval:
     accuracy: np.ndarray
     count: np.ndarray
     overall: np.ndarray
+    loss: np.ndarray
 
     def at(self, n_low: float, n_high: float) -> np.ndarray:
         """Accuracy per length over the answers with ``n_low < n <= n_high`` (pooled bins; the
@@ -190,8 +192,8 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, multipliers=
                       rope_theta_value: float | None = None) -> DepthEval:
     r"""Accuracy at lengths ``m · train_len`` with every answer binned by the keys its query sees.
 
-    The sequences are those of :func:`accuracy_by_length` (same ``seed``), so ``overall`` equals its
-    accuracy. For a query at position ``t``, ``n = t + 1``; ``edges`` default to
+    The sequences are those of :func:`accuracy_by_length` (same ``seed``), so ``overall`` and ``loss``
+    equal its accuracy and loss (the loss up to the order of a float sum). For a query at position ``t``, ``n = t + 1``; ``edges`` default to
     :func:`depth_edges` (``0, L/2, L, 2L, 4L, …``). Meant for
     :class:`~ssmax_lite.tasks.RecallStreamTask` (queries at every depth); with a
     :class:`~ssmax_lite.tasks.LookupTask` every answer falls in the last bin of its length.
@@ -207,18 +209,21 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, multipliers=
     n_bins = len(edges) - 1
     correct = np.zeros((len(lengths), n_bins))
     count = np.zeros((len(lengths), n_bins), dtype=np.int64)
-    overall = []
+    overall, loss = [], []
     with rope_theta(model, rope_theta_value):
         for i, length in enumerate(lengths):
             everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
             hits = total = 0
+            loss_sum = 0.0
             for start in range(0, n_sequences, batch_size):
                 batch = _rows(everything, start, batch_size).to(device)
                 with _autocast(device):
                     logits = model(batch.tokens)
                 rows = torch.arange(batch.tokens.shape[0], device=device)[:, None]
                 picked = logits[rows, batch.query_positions].float()            # (B, N, vocab)
-                right = (picked.argmax(-1) == batch.targets[rows, batch.query_positions]).flatten().cpu()
+                target = batch.targets[rows, batch.query_positions]
+                right = (picked.argmax(-1) == target).flatten().cpu()
+                loss_sum += float(F.cross_entropy(picked.flatten(0, 1), target.flatten(), reduction="sum"))
                 keys_seen = (batch.query_positions + 1).flatten().cpu().numpy()
                 which = np.searchsorted(edges, keys_seen, side="left") - 1   # edges[j] < n <= edges[j+1]
                 inside = (which >= 0) & (which < n_bins)
@@ -227,10 +232,11 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, multipliers=
                 hits += int(right.sum())
                 total += right.numel()
             overall.append(hits / total)
+            loss.append(loss_sum / total)
     model.train(was_training)
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(count > 0, correct / np.maximum(count, 1), np.nan)
-    return DepthEval(tuple(multipliers), lengths, edges, accuracy, count, np.array(overall))
+    return DepthEval(tuple(multipliers), lengths, edges, accuracy, count, np.array(overall), np.array(loss))
 
 
 @torch.no_grad()

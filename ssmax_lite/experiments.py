@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import accuracy_by_depth, accuracy_by_length
+from .evaluate import LengthEval, accuracy_by_depth, accuracy_by_length
 from .layers import ATTENTION_KINDS
 from .model import POSITION_ENCODINGS
 from .tasks import RecallStreamTask
@@ -166,7 +166,12 @@ def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64
     models = list(models)
     if not models:
         raise ValueError("models must hold at least one model (one per seed), got none")
-    per_eval = {"plain": [accuracy_by_length(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]}
+    if by_depth:  # one pass gives both: its overall accuracy and loss are accuracy_by_length's
+        depths = [accuracy_by_depth(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]
+        per_eval = {"plain": [LengthEval(d.multipliers, d.lengths, d.overall, d.loss, n_eval * task.n_needles)
+                               for d in depths]}
+    else:
+        per_eval = {"plain": [accuracy_by_length(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]}
     if rope_theta_value is not None:
         per_eval["theta_scaled"] = [accuracy_by_length(m, task, train_len, eval_mult, n_sequences=n_eval,
                                                        rope_theta_value=rope_theta_value) for m in models]
@@ -176,7 +181,6 @@ def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64
                "loss": [summarize([e.loss[i] for e in evals]) for i in range(count)]}
         for name, evals in per_eval.items()}}
     if by_depth:
-        depths = [accuracy_by_depth(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]
         out["depth_edges"] = list(depths[0].edges)
         out["depth"] = {"accuracy": [[summarize([d.accuracy[i, j] for d in depths])
                                       for j in range(len(depths[0].edges) - 1)] for i in range(count)],

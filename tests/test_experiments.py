@@ -137,6 +137,7 @@ def test_accuracy_by_depth_bins_every_answer_and_agrees_with_accuracy_by_length(
     assert by_depth.count.sum(axis=1).tolist() == [18, 18]                  # 6 sequences × 3 queries
     assert by_depth.count[0, 2:].sum() == 0                                  # 1×L: no query sees > L keys
     np.testing.assert_allclose(by_depth.overall, by_length.accuracy)
+    np.testing.assert_allclose(by_depth.loss, by_length.loss, rtol=1e-5)  # the same answers, summed in another order
     pooled = np.nansum(by_depth.accuracy * by_depth.count, axis=1) / by_depth.count.sum(axis=1)
     np.testing.assert_allclose(pooled, by_depth.overall)
     np.testing.assert_allclose(by_depth.at(0, 64), by_depth.overall)
