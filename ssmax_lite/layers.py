@@ -11,7 +11,12 @@ keys) are scaled before the softmax:
 ``"ssmax-fixed"``   :math:`s_h \log n_i`, :math:`s_h` fixed        (c) no learned scale
 ``"ssmax-bias"``    :math:`s_h \log n_i + b_h`, both learned       (d) SSMax with bias
 ``"constant"``      :math:`c_h`, learned (no growth with n)       a control, not in the paper
+``"learned-pn"``    :math:`s_h p_{n_i} + b_h`, all learned        the paper's Fig. 2 (why log n)
 ==================  ===========================================  ======================
+
+``"learned-pn"`` learns a free :math:`p_n` for every count :math:`n = 1 \dots L` (counts beyond
+:math:`L` use :math:`p_L`); :class:`~ssmax_lite.model.TinyTransformer` shares one :math:`p_n` vector
+between all its layers, as in the paper. It starts as softmax: :math:`s = 1`, :math:`b = 0`, :math:`p_n = 1`.
 
 and the peers of SSMax from :mod:`ssmax_lite.scalings` (``"chiang-log-n"``,
 ``"su-log-base"``, ``"qwen-logn"``, ``"llama4-temperature"``, ``"yarn"``), whose fixed
@@ -59,7 +64,7 @@ __all__ = ["ATTENTION_KINDS", "CausalSelfAttention"]
 # The paper's four kinds and the constant control first, then SSMax's peers.
 ATTENTION_KINDS = tuple(SCALINGS)
 
-_LEARNABLE = ("s", "bias", "scale")  # the per-head tensors a kind may own (state-dict names)
+_LEARNABLE = ("s", "bias", "scale", "pn")  # the learned tensors a kind may own (state-dict names)
 
 
 class CausalSelfAttention(nn.Module):
@@ -127,7 +132,7 @@ class CausalSelfAttention(nn.Module):
         def per_head(value):
             return torch.full((self.n_heads,), float(value), device=device)
 
-        if attention in ("ssmax", "ssmax-bias"):
+        if attention in ("ssmax", "ssmax-bias", "learned-pn"):
             self.s = nn.Parameter(per_head(params["s"]))
         elif attention == "ssmax-fixed":
             self.register_buffer("s", per_head(params["s"]))
@@ -135,6 +140,8 @@ class CausalSelfAttention(nn.Module):
             self.s = None
         self.bias = nn.Parameter(per_head(params["bias"])) if "bias" in self.scaling.learned else None
         self.scale = nn.Parameter(per_head(params["scale"])) if "scale" in self.scaling.learned else None
+        self.pn = (nn.Parameter(torch.as_tensor(params["pn"], dtype=torch.float32, device=device).clone())
+                   if "pn" in self.scaling.learned else None)  # p_1 … p_L, one per count (not per head)
         self.scaling_params = {k: v for k, v in params.items() if k not in _LEARNABLE}
         return self
 
@@ -166,7 +173,8 @@ class CausalSelfAttention(nn.Module):
         for name in _LEARNABLE:
             value = getattr(self, name)
             if value is not None:
-                params[name] = value.to(work).view(-1, 1, 1)  # (H,) -> (H, 1, 1) to meet (L_q, 1)
+                # per-head (H,) -> (H, 1, 1) to meet (L_q, 1); p_n stays one value per count
+                params[name] = value.to(work) if name == "pn" else value.to(work).view(-1, 1, 1)
         return self.scaling.multiplier_of_counts(n, log_n, float(n_keys), params).to(dtype)
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None = None) -> torch.Tensor:

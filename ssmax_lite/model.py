@@ -130,6 +130,9 @@ class TinyTransformer(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.rope = RotaryEmbedding(config.head_dim, config.rope_theta) if config.pe == "rope" else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        if config.attention == "learned-pn":  # the paper's Fig. 2: one p_n shared by every layer and head
+            for block in self.blocks[1:]:
+                block.attn.pn = self.blocks[0].attn.pn
         self.ln_final = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_embeddings:

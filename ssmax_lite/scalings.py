@@ -204,6 +204,22 @@ def _yarn_defaults(train_len, s_init=None, bias_init=0.0):
     return {"train_len": float(train_len), "factor": None}
 
 
+def _learned_pn(n, log_n, context_len, p):
+    # one learned value per count n = 1 … L (p["pn"][n - 1]); counts beyond L use p_L
+    pn = p["pn"]
+    if isinstance(n, torch.Tensor):
+        pn = torch.as_tensor(pn, dtype=n.dtype, device=n.device)
+        index = (n.clamp(max=pn.shape[-1]) - 1).long()
+    else:
+        pn = np.asarray(pn, dtype=np.float64)
+        index = (np.minimum(n, pn.shape[-1]) - 1).astype(np.int64)
+    return p["s"] * pn[index] + p["bias"]
+
+
+def _learned_pn_defaults(train_len, s_init=None, bias_init=0.0):
+    return {"s": 1.0, "bias": 0.0, "pn": np.ones(train_len)}  # starts as softmax, whatever s_init says
+
+
 def _scaling(name, formula, learned, applied, depends_on, citation, multiplier, defaults,
              source_constants=None, note=""):
     return LengthScaling(name=name, formula=formula, learned=tuple(learned), applied=applied,
@@ -248,6 +264,10 @@ SCALINGS: dict[str, LengthScaling] = {s.name: s for s in (
              _yarn, _yarn_defaults,
              note="YaRN's attention factor squared (it multiplies both q and k), set once per extension; "
                   "f = context length / training length unless factor is given."),
+    _scaling("learned-pn", r"s_h\,p_n + b_h", ("s", "bias", "pn"), "training", "n", "nakanishi2025ssmax",
+             _learned_pn, _learned_pn_defaults,
+             note="The paper's Fig. 2 experiment: a free learned p_n for every n = 1 … L, shared by all layers "
+                  "and heads (counts beyond L use p_L); starts as softmax (s = 1, b = 0, p_n = 1)."),
 )}
 
 
@@ -284,6 +304,11 @@ def _check_params(name: str, params: dict) -> None:
     for key, value in params.items():
         if key == "factor" and value is None:
             continue
+        if key == "pn":  # one value per count n = 1 … L
+            values = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+            if values.ndim != 1 or values.size < 1 or not np.isfinite(values).all():
+                raise ValueError(f"{name!r}: pn must be a 1-D array of finite numbers (p_1 … p_L), got {value!r}")
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
                 or not math.isfinite(value):
             raise ValueError(f"{name!r}: {key} must be a finite number, got {value!r}")
@@ -301,13 +326,13 @@ def length_multiplier(name: str, n, *, train_len: int, context_len=None, **param
     """``m(n)`` of method ``name`` for a model trained on ``train_len`` tokens (for plots and tests).
 
     ``n`` is a number, numpy array or tensor of key counts (>= 1); ``params`` override the
-    defaults of :func:`fixed_params` (learned ones: ``s``, ``bias``, ``scale``).
+    defaults of :func:`fixed_params` (learned ones: ``s``, ``bias``, ``scale``, ``pn``).
     Returns the same kind of array as ``n`` (a numpy array for a number).
 
     >>> float(length_multiplier("qwen-logn", 128, train_len=64))  # log_64 128 = 7/6
     1.1666666666666667
     """
-    learned = {k: params.pop(k) for k in ("s", "bias", "scale") if k in params}
+    learned = {k: params.pop(k) for k in ("s", "bias", "scale", "pn") if k in params}
     resolved = fixed_params(name, train_len, **params)
     unknown = set(learned) - set(resolved)
     if unknown:
