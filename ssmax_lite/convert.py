@@ -70,6 +70,8 @@ def switch_attention(model: nn.Module, attention: str = "ssmax", *, s_init: floa
         if s_init is not None and any(f.name == "s_init" for f in dataclasses.fields(config)):
             changes["s_init"] = s_init
         model.config = dataclasses.replace(config, **changes)
+    if hasattr(model, "share_learned_pn"):
+        model.share_learned_pn()  # "learned-pn": one p_n for every layer, as when built with that kind
     return model
 
 

@@ -130,9 +130,7 @@ class TinyTransformer(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.rope = RotaryEmbedding(config.head_dim, config.rope_theta) if config.pe == "rope" else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
-        if config.attention == "learned-pn":  # the paper's Fig. 2: one p_n shared by every layer and head
-            for block in self.blocks[1:]:
-                block.attn.pn = self.blocks[0].attn.pn
+        self.share_learned_pn()
         self.ln_final = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_embeddings:
@@ -187,6 +185,13 @@ class TinyTransformer(nn.Module):
         if not (isinstance(theta, (int, float)) and math.isfinite(theta) and theta > 1):
             raise ValueError(f"theta must be a finite number > 1, got {theta!r}")
         self.rope.theta = float(theta)
+
+    def share_learned_pn(self) -> None:
+        """With ``attention="learned-pn"``, make every layer use the first layer's :math:`p_n` (the paper's
+        Fig. 2 shares one :math:`p_n` between all layers and heads); a no-op for every other kind."""
+        if all(block.attn.attention == "learned-pn" for block in self.blocks):
+            for block in self.blocks[1:]:
+                block.attn.pn = self.blocks[0].attn.pn
 
     def length_scales(self) -> torch.Tensor:
         """The learned per-head logit scale of every layer, ``(n_layers, n_heads)``.

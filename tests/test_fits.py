@@ -102,3 +102,10 @@ def test_extend_learned_pn_continues_the_table_with_the_fit_and_leaves_the_model
     assert learned_pn(model).size == 8                       # the original is untouched
     with pytest.raises(ValueError, match="up_to must be an int >= L = 8"):
         extend_learned_pn(model, fit, 4)
+
+
+def test_switching_a_model_to_learned_pn_shares_one_pn_too():
+    from ssmax_lite.convert import switch_attention
+
+    model = switch_attention(_model("softmax"), "learned-pn")
+    assert model.blocks[0].attn.pn is model.blocks[1].attn.pn
