@@ -1,4 +1,5 @@
-r"""Synthetic needle-in-a-haystack lookup tasks, generated on the fly (seeded, nothing to download).
+r"""The training tasks: synthetic needle-in-a-haystack lookups generated on the fly (seeded, nothing to
+download), and next-byte prediction on real text (:class:`ByteTextTask`, chapter 3d).
 
 A sequence of ``length`` tokens holds a *haystack* with a fixed number of *needles* (key → value
 pairs whose keys are all different), followed by one *query* per needle. At a query position the
@@ -30,6 +31,9 @@ Token ids are laid out in blocks, see :class:`LookupTask`.
 training sequence see from a few keys up to ``L`` (in causal attention a query at position ``t``
 sees ``n = t + 1`` keys, and SSMax's ``log n`` varies during training, as in the paper's
 next-token training).
+
+:class:`ByteTextTask` is the paper's own objective in miniature: next-token prediction at every
+position, on CPython's standard library read byte by byte (:mod:`ssmax_lite.corpus`).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["IGNORE", "LookupBatch", "LookupTask", "RecallStreamTask", "TASK_TYPES"]
+__all__ = ["IGNORE", "ByteTextTask", "LookupBatch", "LookupTask", "RecallStreamTask", "TASK_TYPES"]
 
 IGNORE = -100
 """Target id of the positions that carry no answer (``torch.nn.functional.cross_entropy``'s default)."""
@@ -300,5 +304,50 @@ class RecallStreamTask:
         return _as_batch(tokens, targets, query_pos, needle_pos)
 
 
-TASK_TYPES = (LookupTask, RecallStreamTask)
+@dataclass(frozen=True)
+class ByteTextTask:
+    r"""Next-byte prediction on real text: CPython's standard library (:mod:`ssmax_lite.corpus`).
+
+    A sequence is ``length + 1`` consecutive bytes from a uniformly drawn offset in the split;
+    ``tokens`` are the first ``length``, ``targets`` the next byte at *every* position, so the loss
+    is the language-modelling loss averaged over all positions (in nats per byte). Position ``t``
+    (0-based) sees ``n = t + 1`` bytes. There are no needles: ``query_positions`` is every position
+    and ``needle_positions`` is empty, ``(B, 0)``.
+
+    Args:
+        split: ``"train"`` (154 files) or ``"test"`` (17 other files of the same library).
+    """
+
+    split: str = "train"
+
+    def __post_init__(self):
+        from .corpus import CORPUS_SPLITS
+
+        if self.split not in CORPUS_SPLITS:
+            raise ValueError(f"split must be one of {tuple(CORPUS_SPLITS)}, got {self.split!r}")
+
+    @property
+    def vocab_size(self) -> int:
+        """One token per byte value."""
+        return 256
+
+    def min_length(self) -> int:
+        """One byte of context and its successor."""
+        return 1
+
+    def sample(self, batch_size: int, length: int, rng: np.random.Generator) -> LookupBatch:
+        """Draw ``batch_size`` windows of ``length`` bytes (and their next bytes) with ``rng``."""
+        from .corpus import load_corpus
+
+        _check_sample_args(batch_size, length, rng, self.min_length(), "one byte")
+        data = load_corpus(self.split)
+        if length + 1 > len(data):
+            raise ValueError(f"length must be below the split's {len(data)} bytes, got {length}")
+        starts = rng.integers(0, len(data) - length, int(batch_size))
+        windows = data[starts[:, None] + np.arange(length + 1)]
+        positions = np.broadcast_to(np.arange(length), (int(batch_size), int(length)))
+        return _as_batch(windows[:, :-1], windows[:, 1:], positions, np.zeros((int(batch_size), 0)))
+
+
+TASK_TYPES = (LookupTask, RecallStreamTask, ByteTextTask)
 """The task classes that training and evaluation accept (same ``sample`` interface and batch)."""

@@ -48,6 +48,7 @@ from torch.nn import functional as F
 from . import _checks as _checks_module
 from . import _constants as _constants_module
 from . import attention as _attention_module
+from . import corpus as _corpus_module
 from . import functional as _functional_module
 from . import layers as _layers_module
 from . import model as _model_module
@@ -441,7 +442,7 @@ def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", pro
 
 # every module whose code changes what a trained model computes (or how it is trained)
 _SOURCE_MODULES = (_model_module, _tasks_module, _layers_module, _attention_module, _functional_module,
-                   _rope_module, _scalings_module, _constants_module, _checks_module)
+                   _rope_module, _scalings_module, _constants_module, _checks_module, _corpus_module)
 
 
 def default_cache_dir() -> Path:
