@@ -9,6 +9,8 @@ r"""Measure a trained :class:`~ssmax_lite.model.TinyTransformer` as the context 
   inside a network.
 * :func:`attention_map` — the attention matrix of one sequence, one layer and head.
 * :func:`learned_scales` — the learned ``s`` (or constant ``c``) per layer and head.
+* :func:`loss_by_position` and :func:`loss_by_bins` — a language model's loss at every position of real
+  text (:class:`~ssmax_lite.tasks.ByteTextTask`), or averaged over bins of positions: the paper's Fig. 5.
 
 All evaluation data comes from its own generator (``seed``), so every model of a comparison sees
 the same sequences. For RoPE models, ``rope_theta`` evaluates with another base θ (the paper raises
@@ -25,11 +27,12 @@ import torch
 from torch.nn import functional as F
 
 from .model import TinyTransformer
-from .tasks import IGNORE, TASK_TYPES, LookupBatch, LookupTask, RecallStreamTask
+from .tasks import IGNORE, TASK_TYPES, ByteTextTask, LookupBatch, LookupTask, RecallStreamTask
 from .train import autocast_for, precision_for
 
 __all__ = ["DepthEval", "LengthEval", "accuracy_by_depth", "accuracy_by_length", "attention_map", "depth_edges",
-           "learned_scales", "needle_attention", "rope_theta"]
+           "learned_scales", "loss_by_bins", "loss_by_position", "needle_attention", "position_edges",
+           "rope_theta"]
 
 
 @dataclass(frozen=True)
@@ -296,3 +299,69 @@ def attention_map(model: TinyTransformer, tokens: torch.Tensor, layer: int, head
 def learned_scales(model: TinyTransformer) -> np.ndarray:
     """The learned ``s`` (SSMax kinds) or ``c`` (``"constant"``) per layer and head, ``(n_layers, n_heads)``."""
     return model.length_scales().cpu().numpy()
+
+
+@torch.no_grad()
+def loss_by_position(model: TinyTransformer, task: ByteTextTask, length: int, *, n_sequences: int = 32,
+                     batch_size: int = 8, seed: int = 1234, rope_theta_value: float | None = None) -> np.ndarray:
+    r"""The next-token loss at every position of ``length``-token sequences, averaged over sequences.
+
+    Entry ``t`` (0-based) is the mean over ``n_sequences`` windows of :math:`-\log p(x_{t+1} \mid x_{\le t})`,
+    the loss of a prediction made from ``n = t + 1`` tokens. The windows come from
+    ``np.random.default_rng([seed, length])`` (every model of a comparison sees the same text).
+    ``rope_theta_value`` evaluates a RoPE model with another base θ, as in :func:`accuracy_by_length`.
+    """
+    if not isinstance(task, ByteTextTask):
+        raise ValueError(f"task must be a ByteTextTask (every position has a target), got {type(task).__name__}")
+    _check_eval_args(model, task, length, [1], n_sequences, batch_size)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
+    total = torch.zeros(length, dtype=torch.float64)
+    with rope_theta(model, rope_theta_value):
+        for start in range(0, n_sequences, batch_size):
+            batch = _rows(everything, start, batch_size).to(device)
+            with _autocast(device):
+                logits = model(batch.tokens)
+            loss = F.cross_entropy(logits.float().transpose(1, 2), batch.targets, reduction="none")
+            total += loss.sum(0).double().cpu()
+    model.train(was_training)
+    return (total / n_sequences).numpy()
+
+
+def position_edges(train_len: int, max_mult) -> np.ndarray:
+    """Bin edges for :func:`loss_by_bins`: ``0, 1, 2, 4, …`` doubling up to ``max_mult · train_len``
+    tokens seen, plus ``train_len`` itself (so that one bin ends exactly at L)."""
+    if isinstance(train_len, bool) or not isinstance(train_len, int) or train_len < 1:
+        raise ValueError(f"train_len must be an int >= 1, got {train_len!r}")
+    if not (isinstance(max_mult, (int, float)) and max_mult >= 1):
+        raise ValueError(f"max_mult must be a number >= 1, got {max_mult!r}")
+    top = int(round(max_mult * train_len))
+    edges = {0, train_len, top} | {2 ** k for k in range(top.bit_length()) if 2 ** k < top}
+    return np.array(sorted(edges))
+
+
+def loss_by_bins(model: TinyTransformer, task: ByteTextTask, edges, *, samples: int = 2048, min_windows: int = 16,
+                 seed: int = 1234, rope_theta_value: float | None = None) -> np.ndarray:
+    r"""The next-token loss averaged over each bin ``edges[i] < n ≤ edges[i+1]`` of tokens seen.
+
+    In a causal model the prediction at position ``t`` depends on tokens ``0 … t`` only, so it is the same
+    whether the window ends there or runs on. Each bin is therefore measured on its own windows of
+    ``edges[i+1]`` tokens (:func:`loss_by_position`), as many as give about ``samples`` predictions in the
+    bin and at least ``min_windows``: short contexts get thousands of windows for the price of a few long
+    ones, and the curve is not dominated by the noise of a handful of texts at small ``n``.
+    """
+    edges = np.asarray(edges)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0) or edges[0] < 0:
+        raise ValueError(f"edges must be increasing integers from >= 0, got {edges.tolist()}")
+    for name, value in (("samples", samples), ("min_windows", min_windows)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    out = []
+    for low, high in zip(edges[:-1].tolist(), edges[1:].tolist()):
+        windows = max(min_windows, -(-samples // (high - low)))
+        loss = loss_by_position(model, task, high, n_sequences=windows, batch_size=max(1, 16384 // high),
+                                seed=seed, rope_theta_value=rope_theta_value)
+        out.append(loss[low:high].mean())
+    return np.array(out)

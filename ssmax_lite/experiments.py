@@ -11,7 +11,9 @@ accuracy (mean ± standard deviation over seeds) and writes everything to JSON.
 one repeated token, with the weight decay and steps of :data:`HAYSTACK_RUNS`; the task on which softmax fades
 in accuracy), ``lookup`` (the preset's :class:`~ssmax_lite.tasks.LookupTask`, every query at the end of the
 sequence: chapter 3) or ``stream`` (:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth in
-a varied haystack, see :data:`STREAM_TASKS`). With ``stream`` and
+a varied haystack, see :data:`STREAM_TASKS`) or ``text`` (next-byte prediction on real text, chapter 3d:
+:data:`TEXT_RUNS`; the table gives the test loss per position bin up to the largest ``--eval-mult``). With
+``stream`` and
 ``haystack`` the JSON and the printout also give the accuracy by the number of keys a query sees
 (:func:`~ssmax_lite.evaluate.accuracy_by_depth`).
 
@@ -29,19 +31,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluate import LengthEval, accuracy_by_depth, accuracy_by_length
+from .evaluate import LengthEval, accuracy_by_depth, accuracy_by_length, loss_by_bins, position_edges
 from .layers import ATTENTION_KINDS
 from .model import POSITION_ENCODINGS
-from .tasks import RecallStreamTask
+from .tasks import ByteTextTask, RecallStreamTask
 from .train import PRESETS, TrainResult, default_cache_dir, preset, train
 
-__all__ = ["HAYSTACK_RUNS", "KIND_COLORS", "STREAM_TASKS", "TASK_NAMES", "evaluate_models", "format_depth_table",
-           "format_table", "length_experiment", "main", "moving_average", "plot_by_depth", "plot_by_length",
+__all__ = ["HAYSTACK_RUNS", "KIND_COLORS", "STREAM_TASKS", "TASK_NAMES", "TEXT_RUNS", "evaluate_models",
+           "evaluate_text_models", "format_depth_table", "format_position_table", "format_table",
+           "length_experiment", "main", "moving_average", "plot_by_depth", "plot_by_length", "plot_loss_by_position",
            "plot_train_loss", "summarize"]
 
-TASK_NAMES = ("lookup", "stream", "haystack")
+TASK_NAMES = ("lookup", "stream", "haystack", "text")
 """``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset;
-``haystack``: :data:`HAYSTACK_RUNS` of the preset (a recall stream on which softmax fades in accuracy)."""
+``haystack``: :data:`HAYSTACK_RUNS` of the preset (a recall stream on which softmax fades in accuracy);
+``text``: :data:`TEXT_RUNS` of the preset (next-byte prediction on real text, evaluated per position)."""
 
 STREAM_TASKS = {
     # measured on the CPU for issue 9 (seeds 10, 11, 12; 20-25 s a model on one busy thread): softmax,
@@ -63,6 +67,20 @@ HAYSTACK_RUNS = {
     "quick": dict(task=RecallStreamTask(n_keys=16, n_values=8, n_needles=8, filler_values=1, filler_keys=1),
                   weight_decay=1.5, steps=1200),
 }
+
+
+TEXT_RUNS = {
+    # chapter 3d on the CPU: next-byte prediction on CPython's standard library (ssmax_lite.corpus) with the
+    # "quick" model at L = 64, 500 steps of 16 windows (0.5 M bytes); weight decay 0.1 as in the paper.
+    # Measured on the CPU: 7-9 s a model on one thread; training loss about 2.2 (NoPE) and 1.8 (RoPE)
+    # nats per byte at the end, still falling. lr 1e-2 learned faster than 3e-3 (1.62 against 1.76 after
+    # 600 steps of 32 windows, RoPE softmax, seed 0).
+    "quick": dict(task=ByteTextTask(), steps=500, batch_size=16, lr=1e-2, warmup=50),
+    # GPU: the "full" model (d = 256, 4 layers, 8 heads) at L = 256, 2,000 steps of 64 windows (33 M bytes).
+    # Not yet run on a GPU; the CPU only checks that it runs (tests/test_text.py).
+    "full": dict(task=ByteTextTask(), steps=2000, batch_size=64, lr=3e-3, warmup=200),
+}
+"""Chapter 3d's runs on real text, per preset (:func:`~ssmax_lite.train.preset` arguments)."""
 
 
 def summarize(values) -> dict:
@@ -91,8 +109,11 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
         n_eval: evaluation sequences per length.
         cache_dir: passed to :func:`ssmax_lite.train.train`.
         task: ``"lookup"`` (the preset's task), ``"haystack"`` (:data:`HAYSTACK_RUNS`: task, weight
-            decay and steps) or ``"stream"`` (:data:`STREAM_TASKS`, queries at
-            every depth; the summary then also holds ``"depth"``: accuracy per length and depth bin).
+            decay and steps), ``"stream"`` (:data:`STREAM_TASKS`, queries at
+            every depth; the summary then also holds ``"depth"``: accuracy per length and depth bin) or
+            ``"text"`` (:data:`TEXT_RUNS`: next-byte prediction on real text; the models are evaluated on
+            the test split by :func:`evaluate_text_models` up to the largest ``m · train_len`` only, and the
+            summary holds the loss per position bin instead of accuracy per length).
 
     Returns:
         ``(summary, runs)``: ``summary`` is JSON-ready (config, and per kind the loss curves, wall
@@ -122,6 +143,8 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
         if preset_name not in HAYSTACK_RUNS:
             raise ValueError(f"task='haystack' has a run for presets {tuple(HAYSTACK_RUNS)}, got {preset_name!r}")
         overrides = HAYSTACK_RUNS[preset_name] | overrides  # an explicit steps or train_len still wins
+    if task == "text":
+        overrides = TEXT_RUNS[preset_name] | overrides
 
     summary = {"preset": preset_name, "task": task, "pe": pe, "seeds": seeds, "eval_mult": list(eval_mult),
                "results": {}}
@@ -136,14 +159,19 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
             times.append(result.wall_time)
             models.append(result.model)
         theta = config.model.rope_theta * rope_theta_scale if rope_theta_scale else None
-        evaluated = evaluate_models(models, config.task, config.train_len, eval_mult, n_eval=n_eval,
-                                    by_depth=task != "lookup", rope_theta_value=theta)
+        if task == "text":
+            evaluated = evaluate_text_models(models, config.train_len, max(eval_mult), n_eval=n_eval,
+                                             rope_theta_value=theta)
+        else:
+            evaluated = evaluate_models(models, config.task, config.train_len, eval_mult, n_eval=n_eval,
+                                        by_depth=task != "lookup", rope_theta_value=theta)
         summary["train_len"] = config.train_len
         summary["config"] = {k: v for k, v in config.to_dict().items() if k != "seed"}
         summary["config"]["model"]["attention"] = "per kind"
         summary["lengths"] = evaluated.pop("lengths")
-        if "depth_edges" in evaluated:
-            summary["depth_edges"] = evaluated.pop("depth_edges")
+        for key in ("depth_edges", "position_edges"):
+            if key in evaluated:
+                summary[key] = evaluated.pop(key)
         summary["results"][kind] = {"train_loss": losses,
                                     "final_loss": summarize([np.mean(curve[-50:]) for curve in losses]),
                                     "wall_time_s": times} | evaluated
@@ -188,6 +216,32 @@ def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64
     return out
 
 
+def evaluate_text_models(models, train_len: int, max_mult, *, n_eval: int = 16,
+                         rope_theta_value: float | None = None) -> dict:
+    """Evaluate one language model per seed on the test split of :class:`~ssmax_lite.tasks.ByteTextTask`:
+    the loss averaged over each bin of :func:`~ssmax_lite.evaluate.position_edges` (``0 < n ≤ 1``,
+    ``1 < n ≤ 2``, …, doubling, with one edge at ``train_len``, up to ``max_mult · train_len`` bytes seen),
+    by :func:`~ssmax_lite.evaluate.loss_by_bins` (at least ``n_eval`` windows per bin, and about 2,048
+    predictions).
+
+    Returns the part of a :func:`length_experiment` summary that one kind holds:
+    ``{"evaluations": {"plain": {"loss_by_position": [...]}}, "lengths": [max_mult · train_len],
+    "position_edges": [...]}``, one :func:`summarize` dict per bin; with ``rope_theta_value`` also
+    ``"theta_scaled"``.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("models must hold at least one model (one per seed), got none")
+    edges = position_edges(train_len, max_mult)
+    test = ByteTextTask("test")
+    thetas = {"plain": None} | ({} if rope_theta_value is None else {"theta_scaled": rope_theta_value})
+    out = {"lengths": [int(edges[-1])], "position_edges": edges.tolist(), "evaluations": {}}
+    for name, theta in thetas.items():
+        binned = np.array([loss_by_bins(m, test, edges, min_windows=n_eval, rope_theta_value=theta) for m in models])
+        out["evaluations"][name] = {"loss_by_position": [summarize(column) for column in binned.T]}
+    return out
+
+
 def format_table(summary: dict, metric: str = "accuracy", evaluation: str = "plain") -> str:
     """A text table: one row per attention kind, one column per length, ``mean ± std`` over seeds."""
     mults = summary["eval_mult"]
@@ -216,6 +270,23 @@ def format_depth_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def format_position_table(summary: dict, evaluation: str = "plain", mults=(1, 4, 16)) -> str:
+    """A text table of a ``task="text"`` summary: one row per kind, the test loss of the position bins that
+    end at ``m · L`` for each ``m`` of ``mults`` that is an edge, ``mean [lowest–highest seed]``."""
+    edges = list(summary["position_edges"])
+    train_len = summary["train_len"]
+    columns = [edges.index(m * train_len) - 1 for m in mults if m * train_len in edges[1:]]
+    width = max(12, *(len(kind) + 2 for kind in summary["results"]))
+    lines = [f"next-byte test loss ({evaluation}, pe={summary['pe']}, L={train_len}, {len(summary['seeds'])} "
+             f"seed(s)) in the bins of tokens seen n: mean [lowest–highest seed]",
+             f"{'attention':<{width}}" + "".join(f"{f'{edges[c]} < n ≤ {edges[c + 1]}':>24}" for c in columns)]
+    for kind, result in summary["results"].items():
+        cells = [result["evaluations"][evaluation]["loss_by_position"][c] for c in columns]
+        texts = [f"{c['mean']:.3f} [{c['min']:.3f}–{c['max']:.3f}]" for c in cells]
+        lines.append(f"{kind:<{width}}" + "".join(f"{t:>24}" for t in texts))
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ssmax_lite.experiments",
                                      description="Reproduce the training chapter's tables without Jupyter.")
@@ -227,7 +298,9 @@ def _parser() -> argparse.ArgumentParser:
     length.add_argument("--task", default="haystack", choices=TASK_NAMES,
                         help="haystack (default; chapter 3b): queries at every depth in a one-token haystack, the task "
                              "on which softmax fades; lookup: the preset's task, queries at the end (chapter 3); "
-                             "stream: queries at every depth, varied haystack")
+                             "stream: queries at every depth, varied haystack; text: next-byte prediction on "
+                             "CPython's standard library (chapter 3d), evaluated per position up to the largest "
+                             "--eval-mult")
     length.add_argument("--train-len", type=int, default=None, help="override the preset's L")
     length.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     length.add_argument("--eval-mult", type=float, nargs="+", default=[1, 2, 4, 8, 16, 32])
@@ -262,13 +335,17 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(format_table(summary, "accuracy"))
-    print()
-    print(format_table(summary, "loss"))
-    if args.task != "lookup":
+    if args.task == "text":
+        for evaluation in summary["results"][args.attention[0]]["evaluations"]:
+            print(format_position_table(summary, evaluation))
+    else:
+        print(format_table(summary, "accuracy"))
+        print()
+        print(format_table(summary, "loss"))
+    if args.task not in ("lookup", "text"):
         print()
         print(format_depth_table(summary))
-    if args.rope_theta_scale:
+    if args.rope_theta_scale and args.task != "text":
         print()
         print(format_table(summary, "accuracy", "theta_scaled"))
     if args.json is not None:
@@ -311,10 +388,11 @@ def moving_average(values, width: int = 20) -> np.ndarray:
     return np.convolve(values, np.ones(width) / width, mode="valid")
 
 
-def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None) -> None:
+def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None, loss_name: str = "answer loss") -> None:
     """Draw the training loss against the step for every kind of ``summary`` (or ``kinds``), each seed's
     curve smoothed by :func:`moving_average` over ``width`` steps: the mean over seeds and a band from the
-    lowest to the highest seed, on a log axis. A window's value is drawn at its last step."""
+    lowest to the highest seed, on a log axis. A window's value is drawn at its last step. ``loss_name``
+    names the loss on the y axis ("next-byte loss" for a language model)."""
     for kind in kinds or summary["results"]:
         curves = np.array([moving_average(c, width) for c in summary["results"][kind]["train_loss"]])
         steps = np.arange(curves.shape[1]) + width
@@ -322,7 +400,26 @@ def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None) -> None:
         ax.fill_between(steps, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
-    ax.set_ylabel(f"answer loss (nats, mean of {width} steps)")
+    ax.set_ylabel(f"{loss_name} (nats, mean of {width} steps)")
+
+
+def plot_loss_by_position(ax, summary: dict, evaluation: str = "plain", *, style: str = "-",
+                          suffix: str = "", mark_train_len: bool = True) -> None:
+    """Draw the test loss against the number of tokens seen, n, for every kind of ``summary``
+    (:func:`length_experiment` with ``task="text"``): the mean over seeds of each position bin at the bin's
+    upper edge, with a band from the lowest to the highest seed; log-scaled x and (``mark_train_len``) a
+    dotted vertical line at n = L (labelled)."""
+    x = np.asarray(summary["position_edges"])[1:]
+    for kind, result in summary["results"].items():
+        cells = result["evaluations"][evaluation]["loss_by_position"]
+        line, = ax.plot(x, [c["mean"] for c in cells], style, marker="o", markersize=3, color=KIND_COLORS.get(kind),
+                        label=kind + suffix)
+        ax.fill_between(x, [c["min"] for c in cells], [c["max"] for c in cells], color=line.get_color(), alpha=0.15)
+    if mark_train_len:
+        ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L (training length)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("tokens seen, n (each point: the bin that ends there)")
+    ax.set_ylabel("next-byte loss (nats)")
 
 
 def plot_by_depth(ax, summary: dict, mult, *, style: str = "-") -> None:
