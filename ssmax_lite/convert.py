@@ -22,16 +22,20 @@ the switched model (all weights and the new ``s``) for a few steps on the same t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from .layers import ATTENTION_KINDS, CausalSelfAttention
-from .train import (LossLog, TrainConfig, TrainResult, learning_rate, make_grad_scaler, make_optimizer,
-                    precision_for, train, train_step)
+from .train import (LossLog, TrainConfig, TrainResult, _load, _save, cache_key, default_device, learning_rate,
+                    make_grad_scaler, make_optimizer, precision_for, train, train_step)
 
 __all__ = ["attention_modules", "fine_tune", "switch_attention", "switch_during_training"]
 
@@ -138,6 +142,8 @@ def switch_during_training(config: TrainConfig, switch_at: int, attention: str =
     remaining ``config.steps - switch_at`` steps by :func:`fine_tune` at ``lr`` (default ``config.lr / 3``)
     with ``warmup`` warm-up steps; its batches are drawn from a stream other than phase one's. The total
     number of steps equals ``config.steps``. The paper gives neither the switch step nor the schedule after it.
+    With ``cache_dir`` the finished model is cached too (keyed like :func:`~ssmax_lite.train.train`'s, plus
+    ``switch_at``, ``attention``, ``lr``, ``warmup`` and this module's source), so chapters 3b and 5 share it.
 
     Returns:
         the fine-tune's :class:`~ssmax_lite.train.TrainResult` (its ``losses`` are phase two's).
@@ -146,7 +152,19 @@ def switch_during_training(config: TrainConfig, switch_at: int, attention: str =
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     if isinstance(switch_at, bool) or not isinstance(switch_at, int) or not 1 <= switch_at < config.steps:
         raise ValueError(f"switch_at must be an int in [1, config.steps - 1 = {config.steps - 1}], got {switch_at!r}")
+    lr = config.lr / 3 if lr is None else lr
+    cache_file = None
+    if cache_dir is not None:
+        device = default_device()
+        digest = hashlib.sha256(cache_key(config.with_(attention=attention), device).encode())
+        digest.update(f"switch_during_training {switch_at} {attention} {lr!r} {warmup}".encode())
+        digest.update(inspect.getsource(sys.modules[__name__]).encode())
+        cache_file = Path(cache_dir) / f"{digest.hexdigest()[:16]}.pt"
+        if cache_file.exists():
+            return dataclasses.replace(_load(cache_file, config.with_(attention=attention), device), config=config)
     first = train(config.with_(attention="softmax", steps=switch_at), progress=False, cache_dir=cache_dir)
     model = switch_attention(first.model, attention)
-    lr = config.lr / 3 if lr is None else lr
-    return fine_tune(model, config, config.steps - switch_at, lr=lr, warmup=warmup)
+    result = fine_tune(model, config, config.steps - switch_at, lr=lr, warmup=warmup)
+    if cache_file is not None:
+        _save(cache_file, result)
+    return result

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import numpy as np
 import torch
 
 from ssmax_lite.convert import attention_modules, fine_tune, switch_attention, switch_during_training
@@ -121,6 +122,19 @@ def test_switch_during_training_is_train_then_switch_then_fine_tune(tmp_path):
     assert all(m.attention == "ssmax" for m in attention_modules(result.model))
     for (name, p), (_, q) in zip(result.model.named_parameters(), by_hand.model.named_parameters()):
         assert torch.equal(p, q), name
+
+
+def test_switch_during_training_caches_the_finished_model(tmp_path):
+    config = _config(steps=8)
+    computed = switch_during_training(config, 5, warmup=1, cache_dir=tmp_path)
+    cached = switch_during_training(config, 5, warmup=1, cache_dir=tmp_path)
+    assert cached.from_cache and not computed.from_cache
+    assert cached.config == computed.config and np.array_equal(cached.losses, computed.losses)
+    for (name, p), (_, q) in zip(computed.model.named_parameters(), cached.model.named_parameters()):
+        assert torch.equal(p, q), name
+    # another switch step or learning rate is another model
+    assert not switch_during_training(config, 4, warmup=1, cache_dir=tmp_path).from_cache
+    assert not switch_during_training(config, 5, warmup=1, lr=1e-4, cache_dir=tmp_path).from_cache
 
 
 def test_bad_input_raises_value_error():
