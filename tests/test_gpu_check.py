@@ -23,6 +23,7 @@ def _run(*args, timeout=120):
                           timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_gpu_check_tiny_on_the_cpu_writes_the_json(tmp_path):
     done = _run("--device", "cpu", "--tiny", "--out", str(tmp_path), "--name", "check")
     assert done.returncode == 0, done.stderr
@@ -48,6 +49,26 @@ def test_gpu_check_tiny_on_the_cpu_writes_the_json(tmp_path):
         learned = report["learned"][key]
         assert len(learned["loss_1x"]) == 1 and isinstance(learned["all_seeds_learned"], bool)
     assert "check.json" in done.stdout
+
+
+@pytest.mark.slow
+def test_gpu_check_text_task_tiny_on_the_cpu_writes_the_json(tmp_path):
+    done = _run("--device", "cpu", "--tiny", "--task", "text", "--steps", "1", "--out", str(tmp_path),
+                "--name", "text")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "text.json").read_text())
+    assert report["task"] == "text" and report["train_len"] == 8 and report["steps"] == 1
+    kinds = ["nope/softmax", "nope/ssmax", "rope/softmax", "rope/ssmax", "rope/ssmax-bias"]
+    assert sorted(report["summary"]) == sorted(kinds)
+    assert 3.0 < report["chance_loss"] < 3.3  # the bytes' entropy, in nats
+    for key in kinds:
+        pe, attention = key.split("/")
+        summary = report["summary"][key]
+        assert summary["position_edges"] == [0, 1, 2, 4, 8, 16]
+        result = summary["results"][attention]
+        assert len(result["evaluations"]["plain"]["loss_by_position"]) == 5
+        assert ("theta_scaled" in result["evaluations"]) == (pe == "rope")
+        assert len(report["learned"][key]["loss_at_L"]) == 1
 
 
 def test_gpu_check_refuses_cuda_without_a_gpu(tmp_path):
