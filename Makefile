@@ -22,17 +22,29 @@ install: $(STAMP)
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 
-# Every test: the library, each notebook twice (nbval: once on this CPU's code path, once on another, side by
-# side), the book build, the pages in Chromium.
+# Every test: the library and the book build (side by side), each notebook twice (nbval: once on this CPU's
+# code path, once on another, side by side), the pages in Chromium. The book is built from the notebooks'
+# stored outputs, which nbval checks, so the order of the two does not matter.
 test: $(STAMP)
-	$(MAKE) test-unit
-	$(MAKE) test-notebooks-both
+	mkdir -p _build
 	rm -rf _build/html _build/.doctrees
-	$(MAKE) book
+	$(MAKE) book > _build/book.log 2>&1 & book=$$!; \
+	$(MAKE) test-unit; unit=$$?; \
+	wait $$book; built=$$?; \
+	echo "---- book build ----"; tail -n 5 _build/book.log; \
+	test $$unit -eq 0 && test $$built -eq 0 || { cat _build/book.log; exit 1; }
+	$(MAKE) test-notebooks-both
 	$(MAKE) test-browser
 
+# The library tests in two processes side by side: those marked slow (they train to the end, install a
+# package or run a script) and the rest.
 test-unit: $(STAMP)
-	$(PY) -m pytest tests -m "not browser"
+	mkdir -p _build
+	$(PY) -m pytest tests -m "slow and not browser" -p no:cacheprovider > _build/unit-slow.log 2>&1 & slow=$$!; \
+	$(PY) -m pytest tests -m "not slow and not browser"; fast=$$?; \
+	wait $$slow; slow_rc=$$?; \
+	echo "---- library tests marked slow ----"; cat _build/unit-slow.log; \
+	test $$fast -eq 0 && test $$slow_rc -eq 0
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with .ci/nbval_sanitize.cfg \

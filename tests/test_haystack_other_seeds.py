@@ -11,6 +11,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def _run_cli(kind, out):
     return subprocess.Popen([sys.executable, "-m", "ssmax_lite.experiments", "length", "--attention", kind,

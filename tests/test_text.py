@@ -114,6 +114,7 @@ def test_loss_by_bins_averages_each_bin_over_its_own_windows():
         loss_by_bins(model, task, edges, samples=0)
 
 
+@pytest.mark.slow
 def test_text_experiment_summary_table_and_plot(tmp_path):
     summary, runs = length_experiment(["softmax", "ssmax"], pe="rope", task="text", seeds=(0, 1), steps=3,
                                       train_len=16, eval_mult=(4,), n_eval=2, rope_theta_scale=50, progress=False)
@@ -142,6 +143,7 @@ def test_cli_runs_the_text_task(tmp_path, capsys):
     assert json.loads(out.read_text())["position_edges"] == [0, 1, 2, 4, 8, 16]
 
 
+@pytest.mark.slow
 def test_text_presets_fit_together_on_the_cpu():
     """The GPU text preset is never trained in CI: two steps check that its model and task fit together."""
     quick = preset("quick", attention="ssmax", **TEXT_RUNS["quick"])
