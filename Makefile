@@ -76,7 +76,8 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/attention_overhead.py
 
 # On a GPU (budget ≤ 8 minutes on one H200; not yet run on one): trains the GPU preset for every kind of chapter 3 on 3 seeds, evaluates
-# it up to 32×L and writes book/data/gpu/<gpu>.json. GPU_CHECK_ARGS="--device cpu --tiny" tests it on a CPU.
+# it up to 32×L and writes book/data/gpu/<gpu>.json. GPU_CHECK_ARGS="--device cpu --tiny" tests it on a CPU;
+# GPU_CHECK_ARGS="--task text" runs chapter 3d's real-text models instead (budget ≤ 5 minutes).
 gpu-check: $(STAMP)
 	$(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
