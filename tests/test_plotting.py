@@ -137,3 +137,18 @@ def test_sliders_widget_rejects_bad_arguments():
         sliders_widget(Recorder(), k=object())
     with pytest.raises(ValueError, match="layout"):
         sliders_widget(Recorder(), layout="grid", k=(0, 1))
+
+
+def test_model_diagram_marks_the_line_ssmax_changes():
+    import matplotlib.pyplot as plt
+
+    from ssmax_lite.diagram import draw_model
+    from ssmax_lite.model import ModelConfig
+
+    fig = draw_model(ModelConfig(vocab_size=256, n_layers=3, attention="ssmax", pe="rope"))
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(r"s_h \log n_i" in t for t in texts)  # the highlighted SSMax line
+    assert any("RoPE" in t for t in texts) and "× 3" in texts and any("vocabulary 256" in t for t in texts)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="config must be a ModelConfig"):
+        draw_model({"d_model": 64})
