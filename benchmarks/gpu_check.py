@@ -116,16 +116,6 @@ def run_worker(args) -> int:
     return 0
 
 
-def byte_entropy() -> float:
-    """Entropy of the byte frequencies of the training text (nats): the loss of a model that ignores context."""
-    import numpy as np
-
-    from ssmax_lite.corpus import load_corpus
-    p = np.bincount(load_corpus("train"), minlength=256) / len(load_corpus("train"))
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
-
-
 def device_name(device: str) -> str:
     import platform
 
@@ -202,6 +192,7 @@ def main(argv=None) -> int:
 
     learned = {}
     if args.task == "text":  # learned: the test loss in the bin that ends at L is 0.6 nats below the bytes' entropy
+        from ssmax_lite.corpus import byte_entropy
         chance = byte_entropy()
         threshold = f"test loss in the bin that ends at L <= bytes' entropy - {TEXT_LEARNED} nats"
         for key, summary in results.items():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CORPUS_SPLITS", "load_corpus"]
+__all__ = ["CORPUS_SPLITS", "byte_entropy", "load_corpus"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -43,3 +43,11 @@ def load_corpus(split: str = "train") -> np.ndarray:
     data = np.frombuffer(text, dtype=np.uint8)
     data.flags.writeable = False
     return data
+
+
+def byte_entropy(split: str = "train") -> float:
+    r"""Entropy of the byte frequencies of a split, :math:`-\sum_b p_b \ln p_b` in nats: the loss of the
+    best model that ignores the context."""
+    counts = np.bincount(load_corpus(split), minlength=256)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
