@@ -47,7 +47,8 @@ def draw_model(config: ModelConfig | None = None, *, figsize=(10, 5.2)):
     Returns the :class:`matplotlib.figure.Figure`.
     """
     if config is None:
-        config = ModelConfig(vocab_size=136, attention="ssmax")
+        from .train import preset
+        config = preset("quick", attention="ssmax").model
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config must be a ModelConfig, got {type(config).__name__}")
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize)
