@@ -24,7 +24,7 @@ or the C++ math kernel), so SSMax costs one multiply of ``q`` and nothing of siz
 Two functions share the work:
 
 * :func:`scaled_dot_product_attention`, the public one, checks its arguments (shapes, dtypes,
-  Python numbers), builds the multiplier with :func:`query_multiplier` and calls
+  Python numbers), builds the multiplier :math:`s \log n_i + b` and calls
 * :func:`scaled_query_attention`, the one fused path: ``q`` times a given per-query
   multiplier, then torch's kernel with the cheapest correct causal mask. The model's
   :class:`~ssmax_lite.layers.CausalSelfAttention` calls it too, with the multiplier of its
@@ -48,7 +48,7 @@ from ._constants import cached_constant
 from .functional import ssmax_multiplier_of_log_n
 
 __all__ = ["scaled_dot_product_attention", "scaled_query_attention", "attended_key_counts", "key_counts",
-           "log_key_counts", "query_multiplier"]
+           "log_key_counts"]
 
 
 def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale=None, *,
@@ -95,7 +95,9 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=False, scale
         bias = _check_per_head(bias, "bias", n_heads, q)
         work = torch.float64 if q.dtype == torch.float64 else torch.float32
         log_n = log_key_counts(l_q, l_k, attn_mask=attn_mask, is_causal=is_causal, device=q.device, dtype=work)
-        multiplier = query_multiplier(log_n, s=s, bias=bias, dtype=q.dtype)
+        # s log n_i + b in log_n's dtype (float32, or float64), s and b laid along the head axis, then cast
+        multiplier = ssmax_multiplier_of_log_n(log_n, 0.0 if s is None else _per_head(s, work),
+                                               None if bias is None else _per_head(bias, work)).to(q.dtype)
     return scaled_query_attention(q, k, v, multiplier, attn_mask=attn_mask, is_causal=is_causal, scale=scale)
 
 
@@ -170,18 +172,6 @@ def key_counts(l_q: int, l_k: int, is_causal: bool, device: torch.device, dtype:
     """``(n, log n)`` of every query, ``(L_q, 1)`` each, in ``dtype``, for no mask or a causal one (cached)."""
     n = attended_key_counts(l_q, l_k, is_causal=is_causal, device=device).to(dtype)
     return n, torch.log(n)
-
-
-def query_multiplier(log_n: torch.Tensor, s=None, bias=None, dtype=torch.float32) -> torch.Tensor:
-    r"""The per-query factor :math:`s \log n_i + b`, shaped ``(..., H, L_q, 1)``, in ``dtype``.
-
-    Computed in ``log_n``'s dtype (float32, or float64), then cast. ``s`` and ``bias`` of
-    shape ``(H,)`` are laid along the head axis; ``s=None`` means :math:`s = 0`.
-    """
-    work = log_n.dtype
-    multiplier = ssmax_multiplier_of_log_n(log_n, 0.0 if s is None else _per_head(s, work),
-                                           None if bias is None else _per_head(bias, work))
-    return multiplier.to(dtype)
 
 
 # --------------------------------------------------------------------------- helpers

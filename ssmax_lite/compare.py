@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .evaluate import accuracy_by_length
+from .experiments import plot_band
 
 __all__ = ["MethodResult", "evaluate_method", "format_table", "plot_accuracy", "plot_accuracy_and_loss"]
 
@@ -56,7 +57,7 @@ class MethodResult:
         return self.accuracy if metric == "accuracy" else self.loss
 
 
-def evaluate_method(name: str, models, task, train_len: int, multipliers, **kwargs) -> MethodResult:
+def evaluate_method(name: str, models, task, train_len: int, eval_mult, **kwargs) -> MethodResult:
     """Evaluate one model per seed with :func:`~ssmax_lite.evaluate.accuracy_by_length`.
 
     ``kwargs`` go to ``accuracy_by_length`` (``n_sequences``, ``seed``, …); every model sees the
@@ -65,7 +66,7 @@ def evaluate_method(name: str, models, task, train_len: int, multipliers, **kwar
     models = list(models)
     if not models:
         raise ValueError(f"models must hold at least one model for {name!r}, got none")
-    evals = [accuracy_by_length(m, task, train_len, multipliers, **kwargs) for m in models]
+    evals = [accuracy_by_length(m, task, train_len, eval_mult, **kwargs) for m in models]
     return MethodResult(name, tuple(evals[0].lengths), np.stack([e.accuracy for e in evals]),
                         np.stack([e.loss for e in evals]))
 
@@ -91,16 +92,13 @@ def format_table(results, metric: str = "accuracy", digits: int = 3) -> str:
 
 
 def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None = None, styles=None):
-    """Mean over seeds against length (log axis), with the min–max band; a vertical line at ``train_len``."""
+    """Mean over seeds against length (log axis), with the min–max band (:func:`~ssmax_lite.experiments.plot_band`);
+    a dotted vertical line at ``train_len``, labelled "training length L"."""
     styles = styles or {}
     for r in results:
-        values = r._metric(metric)
-        style = {"marker": "o", "ms": 4, **styles.get(r.name, {})}
-        line, = ax.plot(r.lengths, values.mean(axis=0), label=r.name, **style)
-        ax.fill_between(r.lengths, values.min(axis=0), values.max(axis=0), color=line.get_color(),
-                        alpha=0.15, lw=0)
+        plot_band(ax, r.lengths, r._metric(metric), label=r.name, **{"marker": "o", "ms": 4, **styles.get(r.name, {})})
     if train_len is not None:
-        ax.axvline(train_len, color="k", lw=0.8, ls=":")
+        ax.axvline(train_len, color="k", lw=0.8, ls=":", label="training length L")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("sequence length")
     ax.set_ylabel(metric if metric == "accuracy" else "answer loss (nats)")

@@ -40,14 +40,14 @@ class LengthEval:
     """Accuracy and answer loss of one model at several lengths ``m·L``.
 
     Attributes:
-        multipliers: the ``m`` values; ``lengths = m · train_len``.
+        eval_mult: the ``m`` values; ``lengths = m · train_len``.
         lengths: sequence lengths evaluated.
         accuracy: fraction of answers whose arg-max prediction is the needle, one per length.
         loss: mean cross-entropy at the answer positions, one per length.
         n_answers: answers per length (``n_sequences · n_needles``).
     """
 
-    multipliers: tuple
+    eval_mult: tuple
     lengths: tuple
     accuracy: np.ndarray
     loss: np.ndarray
@@ -68,7 +68,7 @@ def rope_theta(model: TinyTransformer, theta: float | None):
         model.rope.theta = old
 
 
-def _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size, any_lm=False):
+def _check_eval_args(model, task, train_len, eval_mult, n_sequences, batch_size, any_lm=False):
     if any_lm and not (isinstance(model, torch.nn.Module) and hasattr(getattr(model, "config", None), "vocab_size")):
         raise ValueError(f"model must be a TinyTransformer or a module that maps tokens to logits and has "
                          f"config.vocab_size, got {type(model).__name__}")
@@ -82,8 +82,8 @@ def _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_siz
                          f"({task.vocab_size})")
     if isinstance(train_len, bool) or not isinstance(train_len, int) or train_len < task.min_length():
         raise ValueError(f"train_len must be an int >= {task.min_length()}, got {train_len!r}")
-    if len(multipliers) == 0 or any(not (isinstance(m, (int, float)) and m > 0) for m in multipliers):
-        raise ValueError(f"multipliers must be a non-empty list of numbers > 0, got {multipliers!r}")
+    if len(eval_mult) == 0 or any(not (isinstance(m, (int, float)) and m > 0) for m in eval_mult):
+        raise ValueError(f"eval_mult must be a non-empty list of numbers > 0, got {eval_mult!r}")
     for name, value in (("n_sequences", n_sequences), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -102,7 +102,7 @@ def _autocast(device: torch.device):
 
 @torch.no_grad()
 def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
-                       multipliers=(1, 2, 4, 8, 16, 32), *, n_sequences: int = 64,
+                       eval_mult=(1, 2, 4, 8, 16, 32), *, n_sequences: int = 64,
                        batch_size: int = 16, seed: int = 1234,
                        rope_theta_value: float | None = None) -> LengthEval:
     r"""Accuracy and loss at the answer positions for sequences of ``round(m · train_len)`` tokens.
@@ -115,11 +115,11 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
     drawn at once from ``np.random.default_rng([seed, length])``, then run
     ``batch_size`` at a time.
     """
-    _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size, any_lm=True)
+    _check_eval_args(model, task, train_len, eval_mult, n_sequences, batch_size, any_lm=True)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in multipliers)
+    lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in eval_mult)
     accuracy, loss = [], []
     with rope_theta(model, rope_theta_value):
         for length in lengths:
@@ -138,7 +138,7 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
             accuracy.append(correct / total)
             loss.append(loss_sum / total)
     model.train(was_training)
-    return LengthEval(tuple(multipliers), lengths, np.array(accuracy), np.array(loss),
+    return LengthEval(tuple(eval_mult), lengths, np.array(accuracy), np.array(loss),
                       n_sequences * task.n_needles)
 
 
@@ -150,7 +150,7 @@ class DepthEval:
     ``edges[j] < n <= edges[j + 1]``.
 
     Attributes:
-        multipliers, lengths: as in :class:`LengthEval`.
+        eval_mult, lengths: as in :class:`LengthEval`.
         edges: the bin edges in keys (``len(edges) - 1`` bins).
         accuracy: ``(len(lengths), n_bins)``; NaN where a bin holds no answer.
         count: ``(len(lengths), n_bins)`` answers per bin.
@@ -158,7 +158,7 @@ class DepthEval:
         loss: mean cross-entropy over every answer of each length (:func:`accuracy_by_length`'s ``loss``).
     """
 
-    multipliers: tuple
+    eval_mult: tuple
     lengths: tuple
     edges: tuple
     accuracy: np.ndarray
@@ -180,9 +180,9 @@ class DepthEval:
             return np.where(count > 0, correct / np.maximum(count, 1), np.nan)
 
 
-def depth_edges(train_len: int, multipliers) -> tuple:
+def depth_edges(train_len: int, eval_mult) -> tuple:
     """Bin edges in keys: 0, ``L/2``, ``L``, then ``2L, 4L, …`` up to the longest evaluated length."""
-    top = max(multipliers) * train_len
+    top = max(eval_mult) * train_len
     edges = [0, train_len / 2, train_len]
     while edges[-1] < top:
         edges.append(edges[-1] * 2)
@@ -190,7 +190,7 @@ def depth_edges(train_len: int, multipliers) -> tuple:
 
 
 @torch.no_grad()
-def accuracy_by_depth(model: TinyTransformer, task, train_len: int, multipliers=(1, 4, 16, 32), *,
+def accuracy_by_depth(model: TinyTransformer, task, train_len: int, eval_mult=(1, 4, 16, 32), *,
                       edges=None, n_sequences: int = 64, batch_size: int = 16, seed: int = 1234,
                       rope_theta_value: float | None = None) -> DepthEval:
     r"""Accuracy at lengths ``m · train_len`` with every answer binned by the keys its query sees.
@@ -201,14 +201,14 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, multipliers=
     :class:`~ssmax_lite.tasks.RecallStreamTask` (queries at every depth); with a
     :class:`~ssmax_lite.tasks.LookupTask` every answer falls in the last bin of its length.
     """
-    _check_eval_args(model, task, train_len, multipliers, n_sequences, batch_size)
-    edges = depth_edges(train_len, multipliers) if edges is None else tuple(float(e) for e in edges)
+    _check_eval_args(model, task, train_len, eval_mult, n_sequences, batch_size)
+    edges = depth_edges(train_len, eval_mult) if edges is None else tuple(float(e) for e in edges)
     if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
         raise ValueError(f"edges must be at least two increasing numbers, got {edges!r}")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in multipliers)
+    lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in eval_mult)
     n_bins = len(edges) - 1
     correct = np.zeros((len(lengths), n_bins))
     count = np.zeros((len(lengths), n_bins), dtype=np.int64)
@@ -239,7 +239,7 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, multipliers=
     model.train(was_training)
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(count > 0, correct / np.maximum(count, 1), np.nan)
-    return DepthEval(tuple(multipliers), lengths, edges, accuracy, count, np.array(overall), np.array(loss))
+    return DepthEval(tuple(eval_mult), lengths, edges, accuracy, count, np.array(overall), np.array(loss))
 
 
 @torch.no_grad()

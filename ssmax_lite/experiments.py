@@ -38,9 +38,9 @@ from .tasks import ByteTextTask, RecallStreamTask
 from .train import PRESETS, TrainResult, default_cache_dir, preset, train
 
 __all__ = ["HAYSTACK_RUNS", "KIND_COLORS", "STREAM_TASKS", "TASK_NAMES", "TEXT_RUNS", "evaluate_models",
-           "evaluate_text_models", "format_depth_table", "format_position_table", "format_table",
-           "length_experiment", "main", "moving_average", "plot_by_depth", "plot_by_length", "plot_loss_by_position",
-           "plot_train_loss", "summarize"]
+           "evaluate_text_models", "format_depth_table", "format_length_table", "format_position_table",
+           "length_experiment", "main", "moving_average", "plot_band", "plot_by_depth", "plot_by_length",
+           "plot_loss_by_position", "plot_train_loss", "result_at", "summarize", "train_loss_at"]
 
 TASK_NAMES = ("lookup", "stream", "haystack", "text")
 """``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset;
@@ -89,6 +89,41 @@ def summarize(values) -> dict:
     arr = np.asarray(values, dtype=np.float64)
     return {"per_seed": [float(v) for v in arr], "mean": float(arr.mean()), "std": float(arr.std()),
             "min": float(arr.min()), "max": float(arr.max())}
+
+
+def result_at(summary: dict, kind: str, mult, stat: str = "mean", metric: str = "accuracy",
+              evaluation: str = "plain"):
+    """One number of a :func:`length_experiment` summary: the ``stat`` over seeds (``"mean"``, ``"min"``,
+    ``"max"``, ``"std"``, or ``"per_seed"`` for the list) of ``metric`` (``"accuracy"`` or ``"loss"``) for
+    ``kind`` at the length ``mult·L`` (one of ``summary["eval_mult"]``), as ``evaluation`` measured it
+    (``"plain"``, or ``"theta_scaled"`` for RoPE models evaluated with a larger θ).
+
+    A chapter binds it to its summary: ``accuracy = functools.partial(result_at, summary)``, then
+    ``accuracy("ssmax", 32, "min")``."""
+    if kind not in summary["results"]:
+        raise ValueError(f"kind must be one of {tuple(summary['results'])}, got {kind!r}")
+    if mult not in summary["eval_mult"]:
+        raise ValueError(f"mult must be one of the evaluated multipliers {summary['eval_mult']}, got {mult!r}")
+    evaluations = summary["results"][kind]["evaluations"]
+    if evaluation not in evaluations or metric not in evaluations[evaluation]:
+        raise ValueError(f"evaluation and metric must be one of {[(e, m) for e in evaluations for m in evaluations[e]]}, "
+                         f"got {(evaluation, metric)!r}")
+    cell = evaluations[evaluation][metric][summary["eval_mult"].index(mult)]
+    if stat not in cell:
+        raise ValueError(f"stat must be one of {tuple(cell)}, got {stat!r}")
+    return cell[stat]
+
+
+def train_loss_at(summary: dict, kind: str, step: int, width: int = 20) -> np.ndarray:
+    """Each seed's training loss of ``kind`` averaged over the ``width`` steps that end at ``step`` (the
+    value :func:`plot_train_loss` draws at that step), one number per seed."""
+    if kind not in summary["results"]:
+        raise ValueError(f"kind must be one of {tuple(summary['results'])}, got {kind!r}")
+    curves = np.asarray(summary["results"][kind]["train_loss"], dtype=np.float64)
+    if isinstance(step, bool) or not isinstance(step, int) or not width <= step <= curves.shape[1]:
+        raise ValueError(f"step must be an int in [{width}, {curves.shape[1]}] (width to the steps trained), "
+                         f"got {step!r}")
+    return curves[:, step - width:step].mean(axis=1)
 
 
 def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", preset_name: str = "quick",
@@ -196,7 +231,7 @@ def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64
         raise ValueError("models must hold at least one model (one per seed), got none")
     if by_depth:  # one pass gives both: its overall accuracy and loss are accuracy_by_length's
         depths = [accuracy_by_depth(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]
-        per_eval = {"plain": [LengthEval(d.multipliers, d.lengths, d.overall, d.loss, n_eval * task.n_needles)
+        per_eval = {"plain": [LengthEval(d.eval_mult, d.lengths, d.overall, d.loss, n_eval * task.n_needles)
                                for d in depths]}
     else:
         per_eval = {"plain": [accuracy_by_length(m, task, train_len, eval_mult, n_sequences=n_eval) for m in models]}
@@ -242,7 +277,7 @@ def evaluate_text_models(models, train_len: int, max_mult, *, n_eval: int = 16,
     return out
 
 
-def format_table(summary: dict, metric: str = "accuracy", evaluation: str = "plain") -> str:
+def format_length_table(summary: dict, metric: str = "accuracy", evaluation: str = "plain") -> str:
     """A text table: one row per attention kind, one column per length, ``mean ± std`` over seeds."""
     mults = summary["eval_mult"]
     width = max(12, *(len(kind) + 2 for kind in summary["results"]))
@@ -339,15 +374,15 @@ def main(argv=None) -> int:
         for evaluation in summary["results"][args.attention[0]]["evaluations"]:
             print(format_position_table(summary, evaluation))
     else:
-        print(format_table(summary, "accuracy"))
+        print(format_length_table(summary, "accuracy"))
         print()
-        print(format_table(summary, "loss"))
+        print(format_length_table(summary, "loss"))
     if args.task not in ("lookup", "text"):
         print()
         print(format_depth_table(summary))
     if args.rope_theta_scale and args.task != "text":
         print()
-        print(format_table(summary, "accuracy", "theta_scaled"))
+        print(format_length_table(summary, "accuracy", "theta_scaled"))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=1))
@@ -361,6 +396,23 @@ KIND_COLORS = {"softmax": "tab:blue", "ssmax": "tab:orange", "constant": "tab:gr
 """One colour per attention kind, shared by the chapters' figures."""
 
 
+def plot_band(ax, x, per_seed, style: str | None = None, **line_kwargs):
+    """Draw the mean over seeds of ``per_seed`` (shape ``(seeds, len(x))``) against ``x`` as a line, with a
+    band from the lowest to the highest seed in the line's colour; returns the line. ``style`` is a
+    matplotlib format string (``"--"``); ``line_kwargs`` go to ``ax.plot`` (``color``, ``label``, ``marker``, …)."""
+    per_seed = np.asarray(per_seed, dtype=np.float64)
+    if per_seed.ndim != 2 or per_seed.shape[1] != len(x):
+        raise ValueError(f"per_seed must have shape (seeds, {len(x)}) for {len(x)} x values, got {per_seed.shape}")
+    line, = ax.plot(x, per_seed.mean(axis=0), *([style] if style else []), **line_kwargs)
+    ax.fill_between(x, per_seed.min(axis=0), per_seed.max(axis=0), color=line.get_color(), alpha=0.15, lw=0)
+    return line
+
+
+def _per_seed(cells) -> np.ndarray:
+    """``(seeds, len(cells))`` from a row of :func:`summarize` cells."""
+    return np.array([c["per_seed"] for c in cells]).T
+
+
 def plot_by_length(ax, summary: dict, metric: str = "accuracy", evaluation: str = "plain", *, style: str = "-",
                    suffix: str = "") -> None:
     """Draw ``metric`` against evaluation length for every kind of ``summary`` (from
@@ -368,11 +420,8 @@ def plot_by_length(ax, summary: dict, metric: str = "accuracy", evaluation: str 
     dotted vertical line at the training length L (labelled)."""
     mults = summary["eval_mult"]
     for kind, result in summary["results"].items():
-        cells = result["evaluations"][evaluation][metric]
-        color = KIND_COLORS.get(kind)
-        line, = ax.plot(mults, [c["mean"] for c in cells], style, marker="o", color=color, label=kind + suffix)
-        ax.fill_between(mults, [c["min"] for c in cells], [c["max"] for c in cells], color=line.get_color(),
-                        alpha=0.15)
+        plot_band(ax, mults, _per_seed(result["evaluations"][evaluation][metric]), style, marker="o",
+                  color=KIND_COLORS.get(kind), label=kind + suffix)
     ax.axvline(1, color="gray", linestyle=":", linewidth=1, label="training length L")
     ax.set_xscale("log", base=2)
     ax.set_xticks(mults, [f"{m:g}×" for m in mults])
@@ -395,9 +444,7 @@ def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None, loss_name
     names the loss on the y axis ("next-byte loss" for a language model)."""
     for kind in kinds or summary["results"]:
         curves = np.array([moving_average(c, width) for c in summary["results"][kind]["train_loss"]])
-        steps = np.arange(curves.shape[1]) + width
-        line, = ax.plot(steps, curves.mean(0), color=KIND_COLORS.get(kind), label=kind)
-        ax.fill_between(steps, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.15)
+        plot_band(ax, np.arange(curves.shape[1]) + width, curves, color=KIND_COLORS.get(kind), label=kind)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel(f"{loss_name} (nats, mean of {width} steps)")
@@ -411,10 +458,8 @@ def plot_loss_by_position(ax, summary: dict, evaluation: str = "plain", *, style
     dotted vertical line at n = L (labelled)."""
     x = np.asarray(summary["position_edges"])[1:]
     for kind, result in summary["results"].items():
-        cells = result["evaluations"][evaluation]["loss_by_position"]
-        line, = ax.plot(x, [c["mean"] for c in cells], style, marker="o", markersize=3, color=KIND_COLORS.get(kind),
-                        label=kind + suffix)
-        ax.fill_between(x, [c["min"] for c in cells], [c["max"] for c in cells], color=line.get_color(), alpha=0.15)
+        plot_band(ax, x, _per_seed(result["evaluations"][evaluation]["loss_by_position"]), style, marker="o",
+                  markersize=3, color=KIND_COLORS.get(kind), label=kind + suffix)
     if mark_train_len:
         ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L (training length)")
     ax.set_xscale("log", base=2)
@@ -431,11 +476,8 @@ def plot_by_depth(ax, summary: dict, mult, *, style: str = "-") -> None:
     for kind, result in summary["results"].items():
         row = result["depth"]["accuracy"][i]
         keep = [j for j, c in enumerate(row) if not np.isnan(c["mean"])]
-        x = edges[1:][keep]
-        line, = ax.plot(x, [row[j]["mean"] for j in keep], style, marker="o", color=KIND_COLORS.get(kind),
-                        label=kind)
-        ax.fill_between(x, [row[j]["min"] for j in keep], [row[j]["max"] for j in keep], color=line.get_color(),
-                        alpha=0.15)
+        plot_band(ax, edges[1:][keep], _per_seed([row[j] for j in keep]), style, marker="o",
+                  color=KIND_COLORS.get(kind), label=kind)
     ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L")
     ax.set_xscale("log", base=2)
     ax.set_xlabel(f"keys the query sees, n (bins up to the marked value; sequences of {mult:g}×L)")

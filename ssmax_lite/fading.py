@@ -141,11 +141,11 @@ def multiplier_for_top_weight(n, gap, target):
     return np.log(target * (n - 1.0) / (1.0 - target)) / gap
 
 
-def gaussian_logit_stats(ns, *, scale=1.0, draws=8, s=None, seed=0):
+def gaussian_logit_stats(ns, *, sigma=1.0, draws=8, s=None, seed=0):
     r"""Largest weight, entropy and logit range for i.i.d. Gaussian logits :math:`z_i \sim N(0, \sigma^2)`.
 
     For every n in ``ns`` draws ``draws`` vectors of n logits (seeded, so the result is reproducible)
-    and applies softmax (``s=None``) or SSMax with parameter ``s``.
+    and applies softmax (``s=None``) or SSMax with parameter ``s``. ``sigma`` is :math:`\sigma`.
 
     Returns:
         dict of arrays of shape ``(draws, len(ns))``: ``"max_weight"``, ``"entropy"``,
@@ -153,15 +153,15 @@ def gaussian_logit_stats(ns, *, scale=1.0, draws=8, s=None, seed=0):
     """
     ns = [int(n) for n in np.atleast_1d(ns)]
     check_count(np.asarray(ns), "ns")
-    check_finite(scale, "scale")
-    if scale < 0:
-        raise ValueError(f"scale must be the standard deviation of the logits, >= 0; got {scale!r}")
+    check_finite(sigma, "sigma")
+    if sigma < 0:
+        raise ValueError(f"sigma must be the standard deviation of the logits, >= 0; got {sigma!r}")
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"draws must be a positive int, got {draws!r}")
     rng = np.random.default_rng(seed)
     stats = {key: np.empty((draws, len(ns))) for key in ("max_weight", "entropy", "logit_range")}
     for j, n in enumerate(ns):
-        z = scale * rng.standard_normal((draws, n))
+        z = sigma * rng.standard_normal((draws, n))
         p = softmax(z) if s is None else ssmax(z, s=s)
         stats["max_weight"][:, j] = p.max(axis=-1)
         stats["entropy"][:, j] = entropy(p)

@@ -64,7 +64,7 @@ __all__ = ["ATTENTION_KINDS", "CausalSelfAttention"]
 # The paper's four kinds and the constant control first, then SSMax's peers.
 ATTENTION_KINDS = tuple(SCALINGS)
 
-_LEARNABLE = ("s", "bias", "scale", "pn")  # the learned tensors a kind may own (state-dict names)
+_LEARNABLE = ("s", "bias", "c", "pn")  # the learned tensors a kind may own (state-dict names)
 
 
 class CausalSelfAttention(nn.Module):
@@ -108,7 +108,7 @@ class CausalSelfAttention(nn.Module):
         """Switch to another method in place; the projections ``qkv`` and ``out`` are kept.
 
         The kind's per-head tensors are created afresh (``s``: a parameter for ``"ssmax"``
-        and ``"ssmax-bias"``, a buffer for ``"ssmax-fixed"``; ``bias``; ``scale``), on the
+        and ``"ssmax-bias"``, a buffer for ``"ssmax-fixed"``; ``bias``; ``c``), on the
         module's device, from ``s_init`` (default ``1/log(train_len)``) and ``bias_init``.
         An optimizer built before the switch does not see new parameters: build it after.
         """
@@ -139,7 +139,7 @@ class CausalSelfAttention(nn.Module):
         else:
             self.s = None
         self.bias = nn.Parameter(per_head(params["bias"])) if "bias" in self.scaling.learned else None
-        self.scale = nn.Parameter(per_head(params["scale"])) if "scale" in self.scaling.learned else None
+        self.c = nn.Parameter(per_head(params["c"])) if "c" in self.scaling.learned else None
         self.pn = (nn.Parameter(torch.as_tensor(params["pn"], dtype=torch.float32, device=device).clone())
                    if "pn" in self.scaling.learned else None)  # p_1 … p_L, one per count (not per head)
         self.scaling_params = {k: v for k, v in params.items() if k not in _LEARNABLE}

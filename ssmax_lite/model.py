@@ -203,7 +203,7 @@ class TinyTransformer(nn.Module):
         if kind == "softmax":
             raise ValueError("attention='softmax' has no learned scale; length_scales needs one of "
                              f"{tuple(k for k in ATTENTION_KINDS if k != 'softmax')}")
-        name = "scale" if kind == "constant" else "s"
+        name = "c" if kind == "constant" else "s"
         return torch.stack([getattr(block.attn, name).detach().float() for block in self.blocks])
 
     def num_parameters(self) -> int:

@@ -73,7 +73,7 @@ class LengthScaling:
         name: the registry key, also the ``attention`` kind of ``CausalSelfAttention``.
         formula: the multiplier in LaTeX.
         learned: names of the per-head parameters learned by gradient descent
-            (``"s"``, ``"bias"``, ``"scale"``); empty for fixed methods.
+            (``"s"``, ``"bias"``, ``"c"``); empty for fixed methods.
         applied: ``"training"`` (used in training and at evaluation), ``"inference"``
             (identity in training mode, applied only in evaluation mode) or ``"never"``
             (softmax: the multiplier is always 1).
@@ -136,7 +136,7 @@ def _s_log_n(n, log_n, context_len, p):
 
 
 def _constant(n, log_n, context_len, p):
-    return p["scale"] * _ones(n)
+    return p["c"] * _ones(n)
 
 
 def _log_n(n, log_n, context_len, p):
@@ -185,7 +185,7 @@ def _ssmax_bias_defaults(train_len, s_init=None, bias_init=0.0):
 
 
 def _constant_defaults(train_len, s_init=None, bias_init=0.0):
-    return {"scale": 1.0}
+    return {"c": 1.0}
 
 
 def _su_defaults(train_len, s_init=None, bias_init=0.0):
@@ -241,7 +241,7 @@ SCALINGS: dict[str, LengthScaling] = {s.name: s for s in (
     _scaling("ssmax-bias", r"s_h \ln n + b_h", ("s", "bias"), "training", "n", "nakanishi2025ssmax",
              _s_log_n, _ssmax_bias_defaults,
              note="SSMax with a learned bias, configuration (d)."),
-    _scaling("constant", r"c_h", ("scale",), "training", "n", None, _constant, _constant_defaults,
+    _scaling("constant", r"c_h", ("c",), "training", "n", None, _constant, _constant_defaults,
              note="A learned temperature per head that does not grow with n: a control."),
     _scaling("chiang-log-n", r"\ln n", (), "training", "n", "chiang2022overcoming",
              _log_n, _no_params,
@@ -326,13 +326,13 @@ def length_multiplier(name: str, n, *, train_len: int, context_len=None, **param
     """``m(n)`` of method ``name`` for a model trained on ``train_len`` tokens (for plots and tests).
 
     ``n`` is a number, numpy array or tensor of key counts (>= 1); ``params`` override the
-    defaults of :func:`fixed_params` (learned ones: ``s``, ``bias``, ``scale``, ``pn``).
+    defaults of :func:`fixed_params` (learned ones: ``s``, ``bias``, ``c``, ``pn``).
     Returns the same kind of array as ``n`` (a numpy array for a number).
 
     >>> float(length_multiplier("qwen-logn", 128, train_len=64))  # log_64 128 = 7/6
     1.1666666666666667
     """
-    learned = {k: params.pop(k) for k in ("s", "bias", "scale", "pn") if k in params}
+    learned = {k: params.pop(k) for k in ("s", "bias", "c", "pn") if k in params}
     resolved = fixed_params(name, train_len, **params)
     unknown = set(learned) - set(resolved)
     if unknown:

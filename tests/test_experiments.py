@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from ssmax_lite.evaluate import accuracy_by_length, needle_attention, rope_theta
-from ssmax_lite.experiments import format_table, main, summarize
+from ssmax_lite.experiments import (format_length_table, main, moving_average, plot_band, result_at, summarize,
+                                    train_loss_at)
 from ssmax_lite.tasks import LookupTask
 from ssmax_lite.train import preset, train
 
@@ -68,7 +69,7 @@ def test_summarize_and_table():
     summary = {"eval_mult": [1, 4], "pe": "nope", "train_len": 8, "seeds": [0],
                "results": {"ssmax": {"evaluations": {"plain": {"accuracy": [summarize([1.0]),
                                                                             summarize([0.25])]}}}}}
-    table = format_table(summary)
+    table = format_length_table(summary)
     assert "4×L" in table and "0.250 ± 0.000" in table
 
 
@@ -105,7 +106,7 @@ def test_rope_theta_is_restored_after_evaluation():
     with rope_theta(result.model, 123_456.0):
         assert result.model.rope.theta == 123_456.0
     assert result.model.rope.theta == config.model.rope_theta
-    with pytest.raises(ValueError, match="multipliers"):
+    with pytest.raises(ValueError, match="eval_mult"):
         accuracy_by_length(result.model, config.task, 16, [])
     with pytest.raises(ValueError, match="vocab_size"):
         accuracy_by_length(result.model, LookupTask(n_keys=5), 16)
@@ -219,3 +220,54 @@ def test_moving_average_and_train_loss_plot():
     assert np.allclose(line.get_ydata(), [2.25, 1.125, 0.5625])      # the mean over seeds of the smoothed curves
     assert ax.get_yscale() == "log"
     plt.close(fig)
+
+
+def _two_seed_summary():
+    return {"eval_mult": [1, 4], "pe": "nope", "train_len": 8, "seeds": [0, 1],
+            "results": {"ssmax": {"evaluations": {"plain": {"accuracy": [summarize([1.0, 0.5]), summarize([0.25, 0.75])]}},
+                                  "train_loss": [[4.0, 3.0, 2.0, 1.0], [2.0, 2.0, 0.0, 0.0]]}}}
+
+
+def test_result_at_reads_one_cell_and_names_bad_arguments():
+    summary = _two_seed_summary()
+    assert result_at(summary, "ssmax", 4) == pytest.approx(0.5)
+    assert result_at(summary, "ssmax", 1, "min") == 0.5
+    assert result_at(summary, "ssmax", 4, "per_seed") == [0.25, 0.75]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        result_at(summary, "softmax", 1)
+    with pytest.raises(ValueError, match="mult must be one of"):
+        result_at(summary, "ssmax", 2)
+    with pytest.raises(ValueError, match="evaluation and metric"):
+        result_at(summary, "ssmax", 1, metric="loss")
+
+
+def test_train_loss_at_is_the_mean_of_the_window_that_ends_at_step():
+    summary = _two_seed_summary()
+    np.testing.assert_allclose(train_loss_at(summary, "ssmax", 4, width=2), [1.5, 0.0])
+    np.testing.assert_allclose(train_loss_at(summary, "ssmax", 2, width=2), [3.5, 2.0])
+    # the same value plot_train_loss draws at that step
+    np.testing.assert_allclose(train_loss_at(summary, "ssmax", 3, width=2),
+                               [moving_average(c, 2)[3 - 2] for c in summary["results"]["ssmax"]["train_loss"]])
+    for step in (1, 5, 2.0, True):
+        with pytest.raises(ValueError, match="step must be an int"):
+            train_loss_at(summary, "ssmax", step, width=2)
+
+
+def test_plot_band_draws_the_mean_and_the_seed_range():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    line = plot_band(ax, [1, 2, 3], [[0.0, 1.0, 2.0], [2.0, 3.0, 4.0]], "--", color="red", label="x")
+    np.testing.assert_allclose(line.get_ydata(), [1.0, 2.0, 3.0])
+    assert line.get_linestyle() == "--" and line.get_label() == "x"
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == 0.0 and band[:, 1].max() == 4.0
+    with pytest.raises(ValueError, match=r"per_seed must have shape \(seeds, 3\)"):
+        plot_band(ax, [1, 2, 3], [0.0, 1.0, 2.0])
+    plt.close(fig)
+
+
+def test_result_at_names_a_bad_stat():
+    with pytest.raises(ValueError, match="stat must be one of"):
+        result_at(_two_seed_summary(), "ssmax", 1, "median")

@@ -94,8 +94,8 @@ def test_multiplier_for_top_weight_round_trip():
 
 def test_gaussian_logit_stats_are_seeded_and_respect_the_bound():
     ns = [10, 100, 1000]
-    a = gaussian_logit_stats(ns, scale=1.5, draws=4, seed=3)
-    b = gaussian_logit_stats(ns, scale=1.5, draws=4, seed=3)
+    a = gaussian_logit_stats(ns, sigma=1.5, draws=4, seed=3)
+    b = gaussian_logit_stats(ns, sigma=1.5, draws=4, seed=3)
     for key in ("max_weight", "entropy", "logit_range"):
         assert a[key].shape == (4, 3)
         np.testing.assert_array_equal(a[key], b[key])
@@ -104,7 +104,7 @@ def test_gaussian_logit_stats_are_seeded_and_respect_the_bound():
 
 
 def test_gaussian_logit_stats_with_ssmax_uses_ssmax():
-    stats = gaussian_logit_stats([50], scale=1.0, draws=2, s=0.8, seed=0)
+    stats = gaussian_logit_stats([50], sigma=1.0, draws=2, s=0.8, seed=0)
     z = 1.0 * np.random.default_rng(0).standard_normal((2, 50))
     np.testing.assert_allclose(stats["max_weight"][:, 0], ssmax(z, s=0.8).max(axis=-1))
 
@@ -120,7 +120,7 @@ def test_gaussian_logit_stats_with_ssmax_uses_ssmax():
     (lambda: multiplier_for_top_weight(10, 1.0, 1.0), "target"),
     (lambda: multiplier_for_top_weight(10, 0.0, 0.5), "gap"),
     (lambda: multiplier_for_top_weight(1, 1.0, 0.5), "n"),
-    (lambda: gaussian_logit_stats([10], scale=-1.0), "scale"),
+    (lambda: gaussian_logit_stats([10], sigma=-1.0), "sigma"),
     (lambda: gaussian_logit_stats([10], draws=0), "draws"),
     (lambda: gaussian_logit_stats([0]), "ns"),
 ])

@@ -15,7 +15,7 @@ def make_module(kind, seed=0, train_len=LENGTH, **kwargs):
     torch.manual_seed(seed)
     module = CausalSelfAttention(D_MODEL, N_HEADS, attention=kind, train_len=train_len, **kwargs)
     with torch.no_grad():  # move the per-head tensors away from their start so each head differs
-        for name in ("s", "bias", "scale"):
+        for name in ("s", "bias", "c"):
             value = getattr(module, name, None)
             if value is not None:
                 value.add_(torch.linspace(-0.05, 0.1, N_HEADS))
@@ -93,7 +93,7 @@ def test_ssmax_fixed_has_no_trainable_s():
 
 
 @pytest.mark.parametrize("kind,names", [("ssmax", ["s"]), ("ssmax-bias", ["s", "bias"]),
-                                        ("constant", ["scale"])])
+                                        ("constant", ["c"])])
 def test_gradients_reach_the_learned_per_head_tensors(kind, names):
     module = make_module(kind)
     module(make_input()).square().mean().backward()

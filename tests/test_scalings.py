@@ -80,7 +80,7 @@ def test_ssmax_family_multipliers():
     np.testing.assert_allclose(length_multiplier("ssmax-fixed", n, train_len=64, s=0.43), 0.43 * np.log(n))
     np.testing.assert_allclose(length_multiplier("ssmax-bias", n, train_len=64, s=0.5, bias=0.2),
                                0.5 * np.log(n) + 0.2)
-    np.testing.assert_allclose(length_multiplier("constant", n, train_len=64, scale=1.5), 1.5)
+    np.testing.assert_allclose(length_multiplier("constant", n, train_len=64, c=1.5), 1.5)
     np.testing.assert_allclose(length_multiplier("softmax", n, train_len=64), 1.0)
 
 
@@ -160,7 +160,7 @@ def test_fused_forward_equals_explicit_attention(kind, length):
     torch.manual_seed(0)
     module = CausalSelfAttention(32, 4, kind, train_len=8, bias_init=0.3).double().eval()
     with torch.no_grad():  # make the learned per-head values differ across heads
-        for name in ("s", "bias", "scale"):
+        for name in ("s", "bias", "c"):
             if getattr(module, name) is not None:
                 getattr(module, name).mul_(torch.linspace(0.5, 1.5, 4, dtype=torch.float64))
     x = torch.randn(3, length, 32, dtype=torch.float64)
@@ -195,7 +195,7 @@ def test_inference_only_methods_are_softmax_in_training_mode(kind):
 def test_learned_scalings_get_gradients():
     torch.manual_seed(0)
     x = torch.randn(2, 12, 16)
-    for kind, names in (("ssmax", ("s",)), ("ssmax-bias", ("s", "bias")), ("constant", ("scale",))):
+    for kind, names in (("ssmax", ("s",)), ("ssmax-bias", ("s", "bias")), ("constant", ("c",))):
         module = CausalSelfAttention(16, 2, kind, train_len=8)
         module(x).square().sum().backward()
         for name in names:
