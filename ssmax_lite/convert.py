@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import ATTENTION_KINDS, CausalSelfAttention
+from .layers import CausalSelfAttention
 from .train import (LossLog, TrainConfig, TrainResult, _load, _save, cache_key, default_device, learning_rate,
                     make_grad_scaler, make_optimizer, precision_for, train, train_step)
 
@@ -64,9 +64,7 @@ def switch_attention(model: nn.Module, attention: str = "ssmax", *, s_init: floa
     gets a copy of it with the new kind, so that e.g. ``model.length_scales()`` follows the switch.
     New parameters (``s``) are created on the model's device; build the optimizer afterwards.
     """
-    if attention not in ATTENTION_KINDS:
-        raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
-    for module in attention_modules(model):
+    for module in attention_modules(model):  # set_attention checks the kind before it changes anything
         module.set_attention(attention, s_init=s_init, bias_init=bias_init, scaling_params=scaling_params)
     config = getattr(model, "config", None)
     if dataclasses.is_dataclass(config) and any(f.name == "attention" for f in dataclasses.fields(config)):

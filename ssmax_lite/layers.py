@@ -87,9 +87,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, attention: str = "softmax", *,
                  train_len: int = 1024, s_init: float | None = None, bias_init: float = 0.0,
                  dropout: float = 0.0, scaling_params: dict | None = None):
-        super().__init__()
-        if attention not in ATTENTION_KINDS:
-            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
+        super().__init__()  # set_attention, at the end, checks the kind
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (d_model, n_heads)) \
                 or n_heads < 1 or d_model < 1 or d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be a positive multiple of n_heads ({n_heads})")
