@@ -116,30 +116,37 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
     ``batch_size`` at a time.
     """
     _check_eval_args(model, task, train_len, eval_mult, n_sequences, batch_size, any_lm=True)
+    lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in eval_mult)
+    correct, total, loss_sum = np.zeros(len(lengths)), np.zeros(len(lengths)), np.zeros(len(lengths))
+    for i, batch, logits in _logits_by_length(model, task, lengths, n_sequences=n_sequences, batch_size=batch_size,
+                                              seed=seed, rope_theta_value=rope_theta_value):
+        answer = batch.targets != IGNORE
+        picked, target = logits[answer].float(), batch.targets[answer]
+        correct[i] += int((picked.argmax(-1) == target).sum())
+        loss_sum[i] += float(F.cross_entropy(picked, target, reduction="sum"))
+        total[i] += int(answer.sum())
+    return LengthEval(tuple(eval_mult), lengths, correct / total, loss_sum / total, n_sequences * task.n_needles)
+
+
+def _logits_by_length(model, task, lengths, *, n_sequences: int, batch_size: int, seed: int,
+                      rope_theta_value: float | None):
+    """Yield ``(i, batch, logits)`` for every batch of the ``n_sequences`` sequences of length ``lengths[i]``,
+    drawn at once from ``np.random.default_rng([seed, length])`` (so every model sees the same ones), run in
+    eval mode with RoPE's θ set to ``rope_theta_value``; the model's mode is restored at the end."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in eval_mult)
-    accuracy, loss = [], []
-    with rope_theta(model, rope_theta_value):
-        for length in lengths:
-            everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
-            correct = total = 0
-            loss_sum = 0.0
-            for start in range(0, n_sequences, batch_size):
-                batch = _rows(everything, start, batch_size).to(device)
-                with _autocast(device):
-                    logits = model(batch.tokens)
-                answer = batch.targets != IGNORE
-                picked, target = logits[answer].float(), batch.targets[answer]
-                correct += int((picked.argmax(-1) == target).sum())
-                loss_sum += float(F.cross_entropy(picked, target, reduction="sum"))
-                total += int(answer.sum())
-            accuracy.append(correct / total)
-            loss.append(loss_sum / total)
-    model.train(was_training)
-    return LengthEval(tuple(eval_mult), lengths, np.array(accuracy), np.array(loss),
-                      n_sequences * task.n_needles)
+    try:
+        with rope_theta(model, rope_theta_value):
+            for i, length in enumerate(lengths):
+                everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
+                for start in range(0, n_sequences, batch_size):
+                    batch = _rows(everything, start, batch_size).to(device)
+                    with _autocast(device):
+                        logits = model(batch.tokens)
+                    yield i, batch, logits
+    finally:
+        model.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -196,8 +203,8 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, eval_mult=(1
     r"""Accuracy at lengths ``m · train_len`` with every answer binned by the keys its query sees.
 
     The sequences are those of :func:`accuracy_by_length` (same ``seed``), so ``overall`` and ``loss``
-    equal its accuracy and loss (the loss up to the order of a float sum). For a query at position ``t``, ``n = t + 1``; ``edges`` default to
-    :func:`depth_edges` (``0, L/2, L, 2L, 4L, …``). Meant for
+    equal its accuracy and loss (the loss up to the order of a float sum). For a query at position ``t``,
+    ``n = t + 1``; ``edges`` default to :func:`depth_edges` (``0, L/2, L, 2L, 4L, …``). Meant for
     :class:`~ssmax_lite.tasks.RecallStreamTask` (queries at every depth); with a
     :class:`~ssmax_lite.tasks.LookupTask` every answer falls in the last bin of its length.
     """
@@ -205,41 +212,28 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, eval_mult=(1
     edges = depth_edges(train_len, eval_mult) if edges is None else tuple(float(e) for e in edges)
     if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
         raise ValueError(f"edges must be at least two increasing numbers, got {edges!r}")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in eval_mult)
     n_bins = len(edges) - 1
     correct = np.zeros((len(lengths), n_bins))
     count = np.zeros((len(lengths), n_bins), dtype=np.int64)
-    overall, loss = [], []
-    with rope_theta(model, rope_theta_value):
-        for i, length in enumerate(lengths):
-            everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
-            hits = total = 0
-            loss_sum = 0.0
-            for start in range(0, n_sequences, batch_size):
-                batch = _rows(everything, start, batch_size).to(device)
-                with _autocast(device):
-                    logits = model(batch.tokens)
-                rows = torch.arange(batch.tokens.shape[0], device=device)[:, None]
-                picked = logits[rows, batch.query_positions].float()            # (B, N, vocab)
-                target = batch.targets[rows, batch.query_positions]
-                right = (picked.argmax(-1) == target).flatten().cpu()
-                loss_sum += float(F.cross_entropy(picked.flatten(0, 1), target.flatten(), reduction="sum"))
-                keys_seen = (batch.query_positions + 1).flatten().cpu().numpy()
-                which = np.searchsorted(edges, keys_seen, side="left") - 1   # edges[j] < n <= edges[j+1]
-                inside = (which >= 0) & (which < n_bins)
-                np.add.at(correct[i], which[inside], right.numpy()[inside])
-                np.add.at(count[i], which[inside], 1)
-                hits += int(right.sum())
-                total += right.numel()
-            overall.append(hits / total)
-            loss.append(loss_sum / total)
-    model.train(was_training)
+    hits, total, loss_sum = np.zeros(len(lengths)), np.zeros(len(lengths)), np.zeros(len(lengths))
+    for i, batch, logits in _logits_by_length(model, task, lengths, n_sequences=n_sequences, batch_size=batch_size,
+                                              seed=seed, rope_theta_value=rope_theta_value):
+        rows = torch.arange(batch.tokens.shape[0], device=logits.device)[:, None]
+        picked = logits[rows, batch.query_positions].float()            # (B, N, vocab)
+        target = batch.targets[rows, batch.query_positions]
+        right = (picked.argmax(-1) == target).flatten().cpu()
+        loss_sum[i] += float(F.cross_entropy(picked.flatten(0, 1), target.flatten(), reduction="sum"))
+        keys_seen = (batch.query_positions + 1).flatten().cpu().numpy()
+        which = np.searchsorted(edges, keys_seen, side="left") - 1   # edges[j] < n <= edges[j+1]
+        inside = (which >= 0) & (which < n_bins)
+        np.add.at(correct[i], which[inside], right.numpy()[inside])
+        np.add.at(count[i], which[inside], 1)
+        hits[i] += int(right.sum())
+        total[i] += right.numel()
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(count > 0, correct / np.maximum(count, 1), np.nan)
-    return DepthEval(tuple(eval_mult), lengths, edges, accuracy, count, np.array(overall), np.array(loss))
+    return DepthEval(tuple(eval_mult), lengths, edges, accuracy, count, hits / total, loss_sum / total)
 
 
 @torch.no_grad()
