@@ -103,11 +103,11 @@ def result_at(summary: dict, kind: str, mult, stat: str = "mean", metric: str = 
     if kind not in summary["results"]:
         raise ValueError(f"kind must be one of {tuple(summary['results'])}, got {kind!r}")
     if mult not in summary["eval_mult"]:
-        raise ValueError(f"mult must be one of the evaluated multipliers {summary['eval_mult']}, got {mult!r}")
+        raise ValueError(f"mult must be one of the summary's eval_mult {summary['eval_mult']}, got {mult!r}")
     evaluations = summary["results"][kind]["evaluations"]
     if evaluation not in evaluations or metric not in evaluations[evaluation]:
-        raise ValueError(f"evaluation and metric must be one of {[(e, m) for e in evaluations for m in evaluations[e]]}, "
-                         f"got {(evaluation, metric)!r}")
+        pairs = [(e, m) for e in evaluations for m in evaluations[e]]
+        raise ValueError(f"evaluation and metric must be one of {pairs}, got {(evaluation, metric)!r}")
     cell = evaluations[evaluation][metric][summary["eval_mult"].index(mult)]
     if stat not in cell:
         raise ValueError(f"stat must be one of {tuple(cell)}, got {stat!r}")
