@@ -7,7 +7,7 @@ Takes every top-level module ``Lib/*.py`` of the given standard library (Debian'
 test split, the others to the training split. Each file is preceded by a line ``# ==== Lib/<name> ====``.
 Writes ``ssmax_lite/data/python_stdlib_{train,test}.txt.gz`` (gzip with mtime 0, so the bytes are
 reproducible), the file list and the PSF licence, and prints the SHA-256 of each split's text, which
-``ssmax_lite.corpus`` checks on every load.
+``ssmax_lite.lab.corpus`` checks on every load.
 """
 
 from __future__ import annotations

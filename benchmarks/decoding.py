@@ -4,10 +4,10 @@ For each cache size ``N`` (the keys the new query sees), three calls on ``(B, H,
 
 ``softmax``      ``torch.nn.functional.scaled_dot_product_attention(q, k, v)``: what a softmax decoder
                  runs for one query (it sees every cached key, so no mask)
-``ssmax``        ``ssmax_lite.scaled_dot_product_attention(q, k, v, is_causal=True, s=s)`` with one
-                 ``s`` per head: the causal mask aligned to the bottom right, ``n = N``
-``ssmax-chunk``  the same with ``--chunk`` new queries at once (speculative or chunked decoding,
-                 ``1 < L_q < N``), against ``softmax`` with torch's ``causal_lower_right`` for them
+``ssmax``        ``ssmax_lite.scaled_dot_product_attention(q, k, v, s=s)`` with one ``s`` per head: the
+                 new query sees every cached key (no mask), ``n = N``
+``ssmax-chunk``  ``--chunk`` new queries at once (speculative or chunked decoding, ``1 < L_q < N``) with
+                 torch's ``causal_lower_right(L_q, N)`` mask, for SSMax and for ``softmax``
 
 Timing: one warm-up call each, then ``--repeats`` rounds in which every variant runs ``--calls``
 calls back to back, the order rotating from round to round. The table gives the median time of a
@@ -56,9 +56,9 @@ def make_calls(args, n_keys: int) -> dict:
     mask = causal_lower_right(args.chunk, n_keys)
     return {
         "softmax": lambda: F.scaled_dot_product_attention(one, k, v),
-        "ssmax": lambda: ssmax_lite.scaled_dot_product_attention(one, k, v, is_causal=True, s=s),
+        "ssmax": lambda: ssmax_lite.scaled_dot_product_attention(one, k, v, s=s),
         "softmax-chunk": lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
-        "ssmax-chunk": lambda: ssmax_lite.scaled_dot_product_attention(q, k, v, is_causal=True, s=s),
+        "ssmax-chunk": lambda: ssmax_lite.scaled_dot_product_attention(q, k, v, attn_mask=mask, s=s),
     }
 
 

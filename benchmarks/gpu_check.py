@@ -2,9 +2,9 @@ r"""Issue 9: train the GPU preset for every kind chapter 3 uses, evaluate it, an
 
 Chapter 3's kinds: softmax, ssmax and constant with NoPE, softmax and ssmax with RoPE (evaluated also
 with θ × 50, as the chapter does). Each kind trains on ``--seeds`` (default 0, 1, 2) with the ``full``
-preset (:data:`ssmax_lite.train.PRESETS`) on its task with queries at every depth
-(:data:`ssmax_lite.experiments.STREAM_TASKS`), through
-:func:`ssmax_lite.experiments.length_experiment` (``task="stream"``), and is evaluated at 1, 2, 4, 8,
+preset (:data:`ssmax_lite.lab.train.PRESETS`) on its task with queries at every depth
+(:data:`ssmax_lite.lab.experiments.STREAM_TASKS`), through
+:func:`ssmax_lite.lab.experiments.length_experiment` (``task="stream"``), and is evaluated at 1, 2, 4, 8,
 16 and 32 × L: accuracy and answer loss per length, and accuracy by the number of keys a query sees.
 
 On a GPU every kind runs in its own process, all at once on the one GPU (``--jobs``, default: all
@@ -13,8 +13,8 @@ launches. On the CPU the kinds run one after the other. Budget: ≤ 8 minutes on
 
 The JSON (``<out>/<name>.json``, ``name`` from the GPU's name, e.g. ``nvidia-h200.json``) holds the
 GPU's name, torch's and CUDA's versions, the precision used
-(:func:`ssmax_lite.train.precision_for`), the UTC date, the FLOPs per training step
-(:func:`ssmax_lite.train.flops_per_step`), each kind's wall time (its whole process: training and
+(:func:`ssmax_lite.lab.train.precision_for`), the UTC date, the FLOPs per training step
+(:func:`ssmax_lite.lab.train.flops_per_step`), each kind's wall time (its whole process: training and
 evaluation of every seed) and training time per seed, whether every seed learned (answer loss at 1×L
 ≤ 5 % of chance, chance = ln of the number of values), and each kind's full ``length_experiment``
 summary.
@@ -22,7 +22,7 @@ summary.
 ``--device cpu --tiny`` runs the same code at a size the CPU finishes in seconds (the preset at the
 task's shortest L, 2 steps, one seed, 1 and 2 × L, 4 sequences): a test of the script, not a result.
 
-``--task text`` does the same for chapter 3d: the ``full`` preset of :data:`ssmax_lite.experiments.TEXT_RUNS`
+``--task text`` does the same for chapter 3d: the ``full`` preset of :data:`ssmax_lite.lab.experiments.TEXT_RUNS`
 (d = 256, 4 layers, L = 256, 2,000 steps of 64 windows of CPython's standard library), softmax and SSMax
 with NoPE and RoPE and SSMax with bias with RoPE, evaluated by the loss per position bin up to 16×L (RoPE
 also with θ × 50), and writes ``<gpu>-text.json``. Budget: ≤ 5 minutes on one H200-class GPU (not yet
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args) -> dict:
     """What every process of one check trains and evaluates."""
-    from ssmax_lite.experiments import STREAM_TASKS
+    from ssmax_lite.lab.experiments import STREAM_TASKS
     seeds = args.seeds if args.seeds is not None else (TINY["seeds"] if args.tiny else [0, 1, 2])
     steps = args.steps if args.steps is not None else (TINY["steps"] if args.tiny else None)
     if args.task == "text":  # the loss per position bin up to 16×L (with --tiny: 2×L of L = 8)
@@ -100,7 +100,7 @@ def run_worker(args) -> int:
     """Train and evaluate one kind; write its summary and wall time to ``--worker-json``."""
     import torch
 
-    from ssmax_lite.experiments import length_experiment
+    from ssmax_lite.lab.experiments import length_experiment
 
     torch.set_num_threads(args.threads)
     pe, attention = args.worker
@@ -136,8 +136,8 @@ def main(argv=None) -> int:
         return run_worker(args)
     import torch
 
-    from ssmax_lite.experiments import TEXT_RUNS
-    from ssmax_lite.train import flops_per_step, precision_for, preset
+    from ssmax_lite.lab.experiments import TEXT_RUNS
+    from ssmax_lite.lab.train import flops_per_step, precision_for, preset
 
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no GPU (use --device cpu --tiny to test the script)")
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
 
     learned = {}
     if args.task == "text":  # learned: the test loss in the bin that ends at L is 0.6 nats below the bytes' entropy
-        from ssmax_lite.corpus import byte_entropy
+        from ssmax_lite.lab.corpus import byte_entropy
         chance = byte_entropy()
         threshold = f"test loss in the bin that ends at L <= bytes' entropy - {TEXT_LEARNED} nats"
         for key, summary in results.items():

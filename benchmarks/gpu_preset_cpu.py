@@ -1,6 +1,6 @@
 r"""Issue 9: does the GPU preset's task design learn? Evidence from the CPU at half the size.
 
-The ``full`` preset (:data:`ssmax_lite.train.PRESETS`) trains a 4-layer, d = 256 model on
+The ``full`` preset (:data:`ssmax_lite.lab.train.PRESETS`) trains a 4-layer, d = 256 model on
 ``RecallStreamTask(64, 16, 32)`` at L = 256 (queries at every depth, 32 per sequence). A CPU cannot
 afford that in the book's budget, so this script trains the same design at half the size: the same
 4 layers, head size 32 (d = 128, 4 heads), the same 64 keys and 16 values, L = 128 with 16 needles (the
@@ -24,10 +24,10 @@ import time
 
 import torch
 
-from ssmax_lite.evaluate import accuracy_by_length
-from ssmax_lite.layers import ATTENTION_KINDS
-from ssmax_lite.tasks import RecallStreamTask
-from ssmax_lite.train import flops_per_step, preset, train
+from ssmax_lite.lab.evaluate import accuracy_by_length
+from ssmax_lite.lab.layers import ATTENTION_KINDS
+from ssmax_lite.lab.tasks import RecallStreamTask
+from ssmax_lite.lab.train import flops_per_step, preset, train
 
 HALF_SIZE = dict(d_model=128, n_heads=4, train_len=128, batch_size=32,
                  task=RecallStreamTask(n_keys=64, n_values=16, n_needles=16))

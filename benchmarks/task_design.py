@@ -1,7 +1,7 @@
 r"""Issue 9, task design: on which recall stream does softmax fade in *accuracy*, and why?
 
 Trains the ``quick``-sized model (2 layers, 4 heads, d = 64, L = 64, batch 32, NoPE, AdamW as in
-``ssmax_lite.train``) on one thread, one model at a time, for each design × attention kind × seed,
+``ssmax_lite.lab.train``) on one thread, one model at a time, for each design × attention kind × seed,
 and prints one line per model:
 
 * ``deep acc m×:`` accuracy at length ``m·L`` over the queries that see more than ``m·L/2`` keys
@@ -16,7 +16,7 @@ The sΔ = 1 boundary (chapter 2): one needle among ``n`` distractors at gap Δ g
 ``1 / (1 + (n−1)·e^{−Δ})`` under softmax (→ 0 as n grows, whatever Δ) and
 ``1 / (1 + (n−1)·n^{−sΔ})`` under SSMax (→ 1 when sΔ > 1).
 
-Designs (``--design``; the variants beyond :class:`~ssmax_lite.tasks.RecallStreamTask`'s own
+Designs (``--design``; the variants beyond :class:`~ssmax_lite.lab.tasks.RecallStreamTask`'s own
 options are defined here, as research code):
 
 * ``stream``: RecallStreamTask(16, 8, 8), filler values uniform over V;
@@ -44,10 +44,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ssmax_lite.evaluate import accuracy_by_depth
-from ssmax_lite.model import ModelConfig, TinyTransformer
-from ssmax_lite.tasks import IGNORE, LookupBatch, RecallStreamTask
-from ssmax_lite.train import learning_rate, make_optimizer, train_step
+from ssmax_lite.lab.evaluate import accuracy_by_depth
+from ssmax_lite.lab.model import ModelConfig, TinyTransformer
+from ssmax_lite.lab.tasks import IGNORE, LookupBatch, RecallStreamTask
+from ssmax_lite.lab.train import learning_rate, make_optimizer, train_step
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ DESIGNS = {
 
 def train_model(task, attention: str, seed: int, *, steps=400, lr=3e-3, wd=0.1, warmup=20, train_len=64,
                 batch_size=32):
-    """The quick model trained as ``ssmax_lite.train.train`` does (same step and optimiser), any task."""
+    """The quick model trained as ``ssmax_lite.lab.train.train`` does (same step and optimiser), any task."""
     config = ModelConfig(vocab_size=task.vocab_size, d_model=64, n_layers=2, n_heads=4, attention=attention,
                          pe="nope", train_len=train_len)
     schedule = SimpleNamespace(lr=lr, warmup=warmup, steps=steps, weight_decay=wd)

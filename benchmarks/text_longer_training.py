@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from ssmax_lite.experiments import TEXT_RUNS, evaluate_text_models  # noqa: E402
-from ssmax_lite.train import preset, train  # noqa: E402
+from ssmax_lite.lab.experiments import TEXT_RUNS, evaluate_text_models  # noqa: E402
+from ssmax_lite.lab.train import preset, train  # noqa: E402
 
 STEPS, BATCH, MULTS = 3000, 32, (1, 4, 16)
 

@@ -1,8 +1,8 @@
 r"""What does SSMax cost in a whole training step of the tiny model? Step-time ratio SSMax / softmax.
 
-For each model size (the ``quick`` and the ``full`` preset of :mod:`ssmax_lite.train`), one model
+For each model size (the ``quick`` and the ``full`` preset of :mod:`ssmax_lite.lab.train`), one model
 with ``attention="softmax"`` and one with ``attention="ssmax"`` are built with the same seed, and a
-fixed batch of the preset's task is drawn. A *step* is what :func:`ssmax_lite.train.train` does per
+fixed batch of the preset's task is drawn. A *step* is what :func:`ssmax_lite.lab.train.train` does per
 step: forward, answer-position loss, backward, gradient clipping, AdamW update (bf16 autocast on CUDA).
 
 Timing: ``--warmup`` steps of each model first, then ``--repeats`` rounds in which both models run
@@ -37,8 +37,8 @@ try:
 except ImportError:  # run from a checkout without ``pip install -e .``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssmax_lite.model import TinyTransformer
-from ssmax_lite.train import default_device, make_optimizer, preset, train_step
+from ssmax_lite.lab.model import TinyTransformer
+from ssmax_lite.lab.train import default_device, make_optimizer, preset, train_step
 
 KINDS = ("softmax", "ssmax")
 

@@ -1,50 +1,74 @@
-"""ssmax_lite: Scalable-Softmax (SSMax, Nakanishi 2025, arXiv 2501.19399) in a few readable modules.
+"""ssmax_lite: Scalable-Softmax (SSMax, Nakanishi 2025, arXiv 2501.19399), and a lab to study it.
 
 ``ssmax(z) = softmax((s·log n)·z)``: the softmax of n logits, sharpened by log n so that
 attention does not fade as the context grows.
 
-Modules, one idea each. What a reader drops into their own model:
+Two parts, one folder each:
 
-* :mod:`ssmax_lite.functional`  — ``softmax`` and ``ssmax`` on numpy arrays and torch tensors
-* :mod:`ssmax_lite.attention`   — ``scaled_dot_product_attention`` with SSMax, through torch's fused kernel
-* :mod:`ssmax_lite.rope`        — rotary position embedding with a changeable θ
-* :mod:`ssmax_lite.scalings`    — the registry of length scalings: SSMax and its peers (log n, Qwen, Llama 4, YaRN, …)
-* :mod:`ssmax_lite.layers`      — ``CausalSelfAttention``, the drop-in module, for any method of the registry
-* :mod:`ssmax_lite.hf`          — SSMax in Hugging Face ``transformers`` models (needs the extra ``hf``)
+* :mod:`ssmax_lite.core` — what a reader lifts into their own model (torch and numpy only):
+  ``softmax`` and ``ssmax`` (:mod:`~ssmax_lite.core.functional`), ``scaled_dot_product_attention``
+  with SSMax at the cost of torch's own (:mod:`~ssmax_lite.core.attention`), and SSMax in Hugging Face
+  ``transformers`` models (:mod:`~ssmax_lite.core.hf`, needs the extra ``hf``).
+* :mod:`ssmax_lite.lab` — the book's experiment kit: the tiny model and its attention layer with
+  SSMax's peers, the tasks, training, evaluation, experiments and plots.
 
-The book's experiment kit, imported on demand:
-
-* :mod:`ssmax_lite.model`       — ``TinyTransformer`` and its ``ModelConfig`` (NoPE or RoPE)
-* :mod:`ssmax_lite.tasks`       — synthetic needle/lookup tasks generated on the fly, and next-byte text
-* :mod:`ssmax_lite.corpus`      — chapter 3d's text (CPython's standard library, shipped and checksummed)
-* :mod:`ssmax_lite.train`       — the training loop and its ``quick`` / ``full`` presets
-* :mod:`ssmax_lite.evaluate`    — accuracy against length, attention on the needle, learned s
-* :mod:`ssmax_lite.experiments` — chapter 3's experiments, also a command line (``python -m ssmax_lite.experiments``)
-* :mod:`ssmax_lite.convert`     — switching a trained model to SSMax (the paper's configurations e and f)
-* :mod:`ssmax_lite.compare`     — one method's accuracy over seeds, as a table and a plot (chapters 4–5)
-* :mod:`ssmax_lite.fading`      — closed forms behind chapters 1–2 (top weight, bound, entropy)
-* :mod:`ssmax_lite.fits`        — chapter 3c: fitting log n and power curves to a learned multiplier
-* :mod:`ssmax_lite.hf_task`     — chapter 6: the lookup task with a Hugging Face model
-
-Plotting and widget helpers live in :mod:`ssmax_lite.plotting` (needs matplotlib and
-ipywidgets) and :mod:`ssmax_lite.diagram` (the model diagram); they are not imported here:
-``import ssmax_lite`` needs only numpy and torch.
+``import ssmax_lite`` imports only the core (numpy and torch). Modules that used to sit at the top
+level (``ssmax_lite.train``, ``ssmax_lite.attention``, …) still import, with a ``DeprecationWarning``
+that names their new place.
 """
 
-from .attention import attended_key_counts, scaled_dot_product_attention
-from .functional import softmax, ssmax, ssmax_multiplier
-from .layers import ATTENTION_KINDS, CausalSelfAttention
-from .rope import RotaryEmbedding
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 
-__version__ = "0.1.0"
+from .core.attention import attended_key_counts, scaled_dot_product_attention
+from .core.functional import softmax, ssmax, ssmax_multiplier
 
-__all__ = [
-    "ATTENTION_KINDS",
-    "CausalSelfAttention",
-    "RotaryEmbedding",
-    "attended_key_counts",
-    "scaled_dot_product_attention",
-    "softmax",
-    "ssmax",
-    "ssmax_multiplier",
-]
+__version__ = "0.2.0"
+
+__all__ = ["attended_key_counts", "scaled_dot_product_attention", "softmax", "ssmax", "ssmax_multiplier"]
+
+_MOVED = {  # old module name -> where it lives now
+    **{name: f"core.{name}" for name in ("attention", "functional", "hf")},
+    **{name: f"lab.{name}" for name in ("compare", "convert", "corpus", "diagram", "evaluate", "experiments",
+                                         "fading", "fits", "hf_task", "layers", "model", "plotting", "rope",
+                                         "scalings", "tasks", "train")},
+}
+_MOVED_NAMES = {"ATTENTION_KINDS": "lab.layers", "CausalSelfAttention": "lab.layers", "RotaryEmbedding": "lab.rope"}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import ssmax_lite.train`` finds ``ssmax_lite.lab.train`` (and warns), so old code keeps working."""
+
+    real_specs: dict = {}
+
+    def find_spec(self, fullname, path=None, target=None):
+        package, _, name = fullname.rpartition(".")
+        if package == __name__ and name in _MOVED:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        new_name = f"{__name__}.{_MOVED[spec.name.rpartition('.')[2]]}"
+        warnings.warn(f"{spec.name} has moved to {new_name}; import it from there", DeprecationWarning,
+                      stacklevel=2)
+        module = importlib.import_module(new_name)
+        self.real_specs[spec.name] = module.__spec__  # put back by exec_module: the module keeps its own
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = self.real_specs[module.__spec__.name]
+
+
+sys.meta_path.append(_MovedModules())
+
+
+def __getattr__(name):
+    """The lab's names that used to be exported here (``ssmax_lite.CausalSelfAttention``), with a warning."""
+    if name in _MOVED_NAMES:
+        warnings.warn(f"ssmax_lite.{name} has moved to ssmax_lite.{_MOVED_NAMES[name]}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(f"{__name__}.{_MOVED_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.nn.attention.bias import causal_lower_right
+from torch.nn.attention.bias import causal_lower_right, causal_upper_left
 
 from ssmax_lite import attended_key_counts, scaled_dot_product_attention
-from ssmax_lite.attention import key_counts, log_key_counts
+from ssmax_lite.core import attention as attention_module
 
 B, H, E = 2, 3, 4
 
@@ -81,13 +81,32 @@ def test_no_mask(setting):
     torch.testing.assert_close(got, reference_attention(q, k, v, **SSMAX_SETTINGS[setting]))
 
 
+def causal_mask(l_q, l_k):
+    """is_causal=True for L_q = L_k; torch's bottom-right causal mask object otherwise."""
+    return dict(is_causal=True) if l_q == l_k else dict(attn_mask=causal_lower_right(l_q, l_k))
+
+
 @pytest.mark.parametrize("setting", list(SSMAX_SETTINGS))
 @pytest.mark.parametrize("l_q,l_k", [(6, 6), (3, 8), (1, 5)])
 def test_causal_bottom_right_aligned(setting, l_q, l_k):
     q, k, v = make_qkv(l_q, l_k, seed=1)
-    got = scaled_dot_product_attention(q, k, v, is_causal=True, **SSMAX_SETTINGS[setting])
+    got = scaled_dot_product_attention(q, k, v, **causal_mask(l_q, l_k), **SSMAX_SETTINGS[setting])
     expected = reference_attention(q, k, v, allowed=causal_allowed(l_q, l_k), **SSMAX_SETTINGS[setting])
     torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("setting", list(SSMAX_SETTINGS))
+def test_causal_upper_left_object(setting):
+    q, k, v = make_qkv(3, 8, seed=14)
+    got = scaled_dot_product_attention(q, k, v, attn_mask=causal_upper_left(3, 8), **SSMAX_SETTINGS[setting])
+    allowed = torch.ones(3, 8, dtype=torch.bool).tril()
+    torch.testing.assert_close(got, reference_attention(q, k, v, allowed=allowed, **SSMAX_SETTINGS[setting]))
+
+
+def test_is_causal_with_fewer_queries_than_keys_raises_with_ssmax():
+    q, k, v = make_qkv(3, 8, seed=15)
+    with pytest.raises(ValueError, match=r"is_causal=True needs L_q == L_k.*causal_lower_right"):
+        scaled_dot_product_attention(q, k, v, is_causal=True, s=0.5)
 
 
 @pytest.mark.parametrize("setting", list(SSMAX_SETTINGS))
@@ -146,13 +165,43 @@ def test_s_none_is_exactly_torch(mask_kind):
                        F.scaled_dot_product_attention(q, k, v, **kwargs))
 
 
-def test_s_none_causal_decoding_is_torch_lower_right():
+@pytest.mark.parametrize("mask", ["is_causal", "lower_right", "upper_left"])
+def test_s_none_with_fewer_queries_than_keys_is_exactly_torch(mask):
     q, k, v = make_qkv(3, 8, seed=8, dtype=torch.float32)
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(3, 8))
-    assert torch.equal(scaled_dot_product_attention(q, k, v, is_causal=True), expected)
-    # one query needs no mask (it sees every key): another kernel call, the same result to rounding
-    expected = F.scaled_dot_product_attention(q[..., -1:, :], k, v, attn_mask=causal_lower_right(1, 8))
-    torch.testing.assert_close(scaled_dot_product_attention(q[..., -1:, :], k, v, is_causal=True), expected)
+    kwargs = {"is_causal": dict(is_causal=True), "lower_right": dict(attn_mask=causal_lower_right(3, 8)),
+              "upper_left": dict(attn_mask=causal_upper_left(3, 8))}[mask]
+    assert torch.equal(scaled_dot_product_attention(q, k, v, **kwargs), F.scaled_dot_product_attention(q, k, v, **kwargs))
+
+
+def test_the_signature_is_torchs():
+    import inspect
+    ours = list(inspect.signature(scaled_dot_product_attention).parameters)
+    assert ours[:8] == ["query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"]
+    assert ours[8:] == ["s", "bias"]
+    q, k, v = make_qkv(4, 4, seed=16, dtype=torch.float32)
+    # positional arguments mean what they mean to torch (the 5th is dropout_p)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, None, 0.0, True, 0.3),
+                               F.scaled_dot_product_attention(q, k, v, None, 0.0, True, scale=0.3))
+
+
+def test_grouped_query_attention_with_ssmax():
+    gen = torch.Generator().manual_seed(17)
+    q = torch.randn(2, 4, 5, 8, generator=gen, dtype=torch.float64)
+    k, v = (torch.randn(2, 2, 5, 8, generator=gen, dtype=torch.float64) for _ in range(2))
+    s = torch.tensor([0.3, 0.6, 0.9, 1.2], dtype=torch.float64)
+    got = scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True, s=s)
+    repeated = [t.repeat_interleave(2, dim=1) for t in (k, v)]
+    torch.testing.assert_close(got, scaled_dot_product_attention(q, *repeated, is_causal=True, s=s))
+
+
+def test_dropout_in_training_keeps_the_multiplier():
+    # dropout drops attention weights after the softmax; with p = 0 the call is deterministic and exact
+    q, k, v = make_qkv(4, 4, seed=18)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=True, s=S_PER_HEAD),
+                               reference_attention(q, k, v, allowed=causal_allowed(4, 4), s=S_PER_HEAD))
+    torch.manual_seed(0)
+    dropped = scaled_dot_product_attention(q, k, v, dropout_p=0.5, is_causal=True, s=S_PER_HEAD)
+    assert dropped.shape == q.shape and torch.isfinite(dropped).all()
 
 
 # --------------------------------------------------------------------------- decoding, counts
@@ -163,12 +212,21 @@ def test_s_none_causal_decoding_is_torch_lower_right():
 def test_decoding_with_kv_cache_matches_the_full_causal_pass(setting, n_new):
     q, k, v = make_qkv(10, 10, seed=10)
     full = scaled_dot_product_attention(q, k, v, is_causal=True, **SSMAX_SETTINGS[setting])
-    last = scaled_dot_product_attention(q[..., -n_new:, :], k, v, is_causal=True, **SSMAX_SETTINGS[setting])
+    last = scaled_dot_product_attention(q[..., -n_new:, :], k, v, attn_mask=causal_lower_right(n_new, 10),
+                                        **SSMAX_SETTINGS[setting])
     torch.testing.assert_close(last, full[..., -n_new:, :])
+    if n_new == 1:  # the newest query sees every key: no mask at all
+        unmasked = scaled_dot_product_attention(q[..., -1:, :], k, v, **SSMAX_SETTINGS[setting])
+        torch.testing.assert_close(unmasked, full[..., -1:, :])
 
 
 def test_attended_key_counts():
-    assert attended_key_counts(3, 7, is_causal=True).flatten().tolist() == [5, 6, 7]
+    assert attended_key_counts(3, 7, attn_mask=causal_lower_right(3, 7)).flatten().tolist() == [5, 6, 7]
+    assert attended_key_counts(3, 7, attn_mask=causal_upper_left(3, 7)).flatten().tolist() == [1, 2, 3]
+    assert attended_key_counts(3, 7, is_causal=True).flatten().tolist() == [1, 2, 3]  # torch's alignment
+    with pytest.warns(UserWarning, match="NaN"):  # torch's own warning: rows without a key
+        more_queries = causal_lower_right(7, 3)
+    assert attended_key_counts(7, 3, attn_mask=more_queries).flatten().tolist() == [0] * 4 + [1, 2, 3]
     assert attended_key_counts(2, 7).flatten().tolist() == [7]
     bool_mask = torch.tensor([[True, False, True], [False, False, True]])
     assert attended_key_counts(2, 3, attn_mask=bool_mask).flatten().tolist() == [2, 1]
@@ -177,14 +235,24 @@ def test_attended_key_counts():
 
 
 def test_log_n_is_built_once_and_can_be_saved_for_backward():
-    key_counts.cache_clear()
+    attention_module._LOG_N.clear()
+    q, k, v = make_qkv(4, 9, seed=19, dtype=torch.float32)
+    mask = causal_lower_right(4, 9)
     with torch.inference_mode():  # built here first, as in an evaluation
-        first = log_key_counts(4, 9, is_causal=True)
-    assert log_key_counts(4, 9, is_causal=True) is first  # not rebuilt by the next call
-    torch.testing.assert_close(first.flatten(), torch.log(torch.arange(6.0, 10.0)))
+        scaled_dot_product_attention(q, k, v, attn_mask=mask, s=0.5)
+    (cached,) = attention_module._LOG_N.values()
+    torch.testing.assert_close(cached.flatten(), torch.log(torch.arange(6.0, 10.0)))
     s = torch.tensor(0.5, requires_grad=True)
-    (s * first).sum().backward()  # an inference tensor could not be saved for this backward
-    torch.testing.assert_close(s.grad, first.sum())
+    scaled_dot_product_attention(q, k, v, attn_mask=mask, s=s).sum().backward()  # reuses it, saved for backward
+    assert len(attention_module._LOG_N) == 1 and s.grad is not None and torch.isfinite(s.grad)
+
+
+def test_the_log_n_cache_is_bounded():
+    attention_module._LOG_N.clear()
+    for length in range(1, attention_module._LOG_N_ENTRIES + 20):
+        q = torch.randn(1, 1, length, 2)
+        scaled_dot_product_attention(q, q, q, is_causal=True, s=0.5)
+    assert len(attention_module._LOG_N) == attention_module._LOG_N_ENTRIES
 
 
 def test_float32_matches_float64_reference():
@@ -204,8 +272,10 @@ def test_gradcheck_wrt_q_k_v_s_and_bias(is_causal, l_q):
     s = torch.tensor([0.7, 1.2], dtype=torch.float64, requires_grad=True)
     bias = torch.tensor([0.1, -0.3], dtype=torch.float64, requires_grad=True)
 
+    mask = causal_mask(l_q, 4) if is_causal else {}
+
     def attention(q, k, v, s, bias):
-        return scaled_dot_product_attention(q, k, v, is_causal=is_causal, s=s, bias=bias)
+        return scaled_dot_product_attention(q, k, v, **mask, s=s, bias=bias)
 
     assert torch.autograd.gradcheck(attention, (q, k, v, s, bias))
 

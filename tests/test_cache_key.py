@@ -1,43 +1,69 @@
-"""The training cache's key must cover the source of every module that changes a trained model.
+"""The training cache's key changes when the code that trains a model changes, and only then.
 
-A module left out of ``ssmax_lite.train._SOURCE_MODULES`` is a stale-cache bug: editing it (a multiplier's
-formula in ``scalings.py``, say) would reuse models trained by the old code. The set of modules that the
-model, the tasks and the training loop import from ``ssmax_lite`` (transitively) is read here from their
-source, so a new import is caught without anyone updating a list by hand.
+The key hashes the parse tree of every module the training loop imports (``code_modules``), without
+docstrings and comments (``code_fingerprint``): editing prose reuses every cached model, editing a formula
+trains afresh, and a module the model comes to depend on is covered without anyone updating a list.
 """
 
-import ast
-import importlib
 import inspect
 
-from ssmax_lite import train as train_module
+from ssmax_lite.lab import scalings, train as train_module
+from ssmax_lite.lab.train import cache_key, code_fingerprint, code_modules, preset
 
-
-def _package_imports(module) -> set[str]:
-    """Names of the ``ssmax_lite`` modules that ``module`` imports with ``from .x import ...``."""
-    names = set()
-    for node in ast.walk(ast.parse(inspect.getsource(module))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                names.add(f"ssmax_lite.{node.module}")
-            else:  # from . import x
-                names.update(f"ssmax_lite.{alias.name}" for alias in node.names)
-    return names
-
-
-def _closure(start: list[str]) -> set[str]:
-    seen, todo = set(), list(start)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(_package_imports(importlib.import_module(name)))
-    return seen
+SOURCE = inspect.getsource(scalings)
 
 
 def test_cache_key_covers_every_module_a_trained_model_depends_on():
-    needed = _closure(["ssmax_lite.model", "ssmax_lite.tasks"])
-    covered = {m.__name__ for m in train_module._SOURCE_MODULES} | {"ssmax_lite.train"}
-    assert "ssmax_lite.scalings" in needed  # the module the issue found missing, reached through layers
-    assert needed <= covered, f"missing from the cache key: {sorted(needed - covered)}"
+    covered = set(code_modules())
+    # reached only through the model's layers: a module left out here would serve stale models
+    assert {"ssmax_lite.lab.train", "ssmax_lite.lab.model", "ssmax_lite.lab.layers", "ssmax_lite.lab.scalings",
+            "ssmax_lite.lab.rope", "ssmax_lite.lab.tasks", "ssmax_lite.lab.corpus",
+            "ssmax_lite.core.functional"} <= covered
+    # and nothing that only measures or plots trained models
+    assert not covered & {"ssmax_lite.lab.evaluate", "ssmax_lite.lab.experiments", "ssmax_lite.lab.plotting"}
+
+
+def test_a_docstring_or_comment_edit_keeps_the_fingerprint():
+    original = code_fingerprint(SOURCE)
+    assert '"""One registry of length scalings' in SOURCE
+    edited_doc = SOURCE.replace('"""One registry of length scalings', '"""One (typo fixed) registry of scalings')
+    assert code_fingerprint(edited_doc) == original
+    edited_comment = SOURCE.replace("# one learned value per count", "# a learned value for each count")
+    assert edited_comment != SOURCE and code_fingerprint(edited_comment) == original
+    blank_lines = SOURCE.replace("\n\n\n", "\n\n\n\n")
+    assert code_fingerprint(blank_lines) == original
+
+
+def test_a_formula_edit_changes_the_fingerprint():
+    original = code_fingerprint(SOURCE)
+    formula = "return 1.0 + p[\"beta\"] * xp.log(xp.floor(n / p[\"floor_scale\"]) + 1.0)"
+    assert formula in SOURCE
+    assert code_fingerprint(SOURCE.replace(formula, formula.replace("1.0 +", "2.0 +"))) != original
+    assert code_fingerprint(SOURCE.replace("0.1 * math.log(factor)", "0.2 * math.log(factor)")) != original
+
+
+def test_the_key_reads_the_fingerprints_not_the_text(monkeypatch):
+    config = preset("quick", attention="ssmax")
+    before = cache_key(config, "cpu")
+    real_getsource = inspect.getsource
+
+    def with_edited_docstring(obj):
+        text = real_getsource(obj)
+        return text.replace('"""', '"""Edited. ', 1) if getattr(obj, "__name__", "") == scalings.__name__ else text
+
+    monkeypatch.setattr(inspect, "getsource", with_edited_docstring)
+    train_module._code_digest.cache_clear()
+    try:
+        assert cache_key(config, "cpu") == before
+
+        def with_edited_code(obj):
+            text = real_getsource(obj)
+            return text.replace("0.1 * math.log(factor)", "0.2 * math.log(factor)") \
+                if getattr(obj, "__name__", "") == scalings.__name__ else text
+
+        monkeypatch.setattr(inspect, "getsource", with_edited_code)
+        train_module._code_digest.cache_clear()
+        assert cache_key(config, "cpu") != before
+    finally:
+        monkeypatch.undo()
+        train_module._code_digest.cache_clear()

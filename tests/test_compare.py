@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.compare import MethodResult, evaluate_method, format_table
-from ssmax_lite.model import TinyTransformer
-from ssmax_lite.train import preset
+from ssmax_lite.lab.compare import MethodResult, evaluate_method, format_table
+from ssmax_lite.lab.model import TinyTransformer
+from ssmax_lite.lab.train import preset
 
 
 def _result(name, accuracy, loss=None):
@@ -60,7 +60,7 @@ def test_accuracy_and_loss_figure_draws_mean_and_band_per_method():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ssmax_lite.compare import plot_accuracy_and_loss
+    from ssmax_lite.lab.compare import plot_accuracy_and_loss
 
     results = [_result("softmax", [[1.0, 0.5], [0.5, 0.25]], loss=[[0.1, 0.2], [0.3, 0.4]]),
                _result("ssmax", [[1.0, 1.0], [1.0, 1.0]], loss=[[0.1, 0.1], [0.1, 0.1]])]

@@ -6,9 +6,9 @@ import pytest
 import numpy as np
 import torch
 
-from ssmax_lite.convert import attention_modules, fine_tune, switch_attention, switch_during_training
-from ssmax_lite.model import TinyTransformer
-from ssmax_lite.train import preset, train
+from ssmax_lite.lab.convert import attention_modules, fine_tune, switch_attention, switch_during_training
+from ssmax_lite.lab.model import TinyTransformer
+from ssmax_lite.lab.train import preset, train
 
 TRAIN_LEN = 16
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite import CausalSelfAttention, RotaryEmbedding, scaled_dot_product_attention, softmax, ssmax
+from ssmax_lite import scaled_dot_product_attention, softmax, ssmax
+from ssmax_lite.lab.layers import CausalSelfAttention
+from ssmax_lite.lab.rope import RotaryEmbedding
 
 X = np.array([[0.5, -1.0, 2.0, 0.0], [1.0, 1.0, -np.inf, 3.0], [0.2, 0.1, 0.0, -0.3]])
 NAN, INF = float("nan"), float("inf")
@@ -99,50 +101,50 @@ def test_scaled_logits_that_overflow():
 # --------------------------------------------------------------------------- attention
 
 
-def test_q_k_embedding_mismatch():
+@pytest.mark.parametrize("s", [1.0, torch.ones(4)])
+def test_query_key_embedding_mismatch(s):
     q, k, v = qkv()
-    with pytest.raises(ValueError, match=r"\bq and k\b"):
-        scaled_dot_product_attention(q, k[..., :4], v)
+    with pytest.raises(ValueError, match=r"^query and key must share E"):
+        scaled_dot_product_attention(q, k[..., :4], v, s=s)
 
 
-def test_k_v_length_mismatch():
+def test_key_value_length_mismatch():
     q, k, v = qkv()
-    with pytest.raises(ValueError, match=r"\bk and v\b"):
-        scaled_dot_product_attention(q, k, v[..., :3, :])
+    with pytest.raises(ValueError, match=r"key and value must share L_k"):
+        scaled_dot_product_attention(q, k, v[..., :3, :], s=1.0)
 
 
-@pytest.mark.parametrize("s", [None, 1.0])
-def test_q_k_v_head_mismatch(s):
+def test_query_key_value_dtype_mismatch():
     q, k, v = qkv()
-    with pytest.raises(ValueError, match=r"\bq, k and v\b"):
-        scaled_dot_product_attention(q, k[:, :2], v[:, :2], s=s)
-
-
-def test_q_k_v_dtype_mismatch():
-    q, k, v = qkv()
-    with pytest.raises(ValueError, match=r"\bq, k and v\b must share one floating-point dtype"):
+    with pytest.raises(ValueError, match=r"^query, key and value must share one floating-point dtype"):
         scaled_dot_product_attention(q.double(), k, v, s=1.0)
 
 
-@pytest.mark.parametrize("name,tensor", [("q", torch.ones(3)), ("k", "keys")])
-def test_q_k_v_type_and_rank(name, tensor):
+@pytest.mark.parametrize("name,tensor", [("query", torch.ones(3)), ("key", "keys")])
+def test_query_key_value_type_and_rank(name, tensor):
     q, k, v = qkv()
-    args = {"q": q, "k": k, "v": v}
+    args = {"query": q, "key": k, "value": v}
     args[name] = tensor
-    with pytest.raises(ValueError, match=rf"^{name} must"):
-        scaled_dot_product_attention(**args)
+    with pytest.raises(ValueError, match=rf"^{name} must be a tensor of shape"):
+        scaled_dot_product_attention(**args, s=1.0)
 
 
 @pytest.mark.parametrize("name", ["s", "bias"])
 @pytest.mark.parametrize("value", [torch.ones(3), torch.ones(4, 1), torch.ones(2, 4)])
 def test_s_or_bias_of_wrong_shape(name, value):
     q, k, v = qkv()
-    with pytest.raises(ValueError, match=rf"^{name} must have shape"):
+    with pytest.raises(ValueError, match=rf"^{name} must be a number or a tensor of shape \(\) or \(H,\) = \(4,\)"):
         scaled_dot_product_attention(q, k, v, **{name: value})
 
 
+def test_per_head_s_needs_a_head_axis():
+    q, k, v = (t[0, 0] for t in qkv())  # (L, E): no head axis
+    with pytest.raises(ValueError, match=r"^s must be a number or a tensor of shape \(\)"):
+        scaled_dot_product_attention(q, k, v, s=torch.ones(1))
+
+
 @pytest.mark.parametrize("name", ["s", "bias"])
-@pytest.mark.parametrize("value", [NAN, INF, torch.tensor([1.0, NAN, 1.0, 1.0]), torch.tensor(-INF)])
+@pytest.mark.parametrize("value", [NAN, INF, -INF])
 def test_attention_s_or_bias_not_finite(name, value):
     q, k, v = qkv()
     with pytest.raises(ValueError, match=rf"^{name} must be finite"):
@@ -150,30 +152,34 @@ def test_attention_s_or_bias_not_finite(name, value):
 
 
 @pytest.mark.parametrize("name", ["s", "bias"])
-@pytest.mark.parametrize("value", [True, "1.0", [1.0, 2.0]])
+@pytest.mark.parametrize("value", ["1.0", [1.0, 2.0], np.ones(4)])
 def test_attention_s_or_bias_of_wrong_type(name, value):
     q, k, v = qkv()
-    with pytest.raises(ValueError, match=rf"^{name} must be None, a float, or a tensor"):
+    with pytest.raises(ValueError, match=rf"^{name} must be None, a number, or a tensor"):
         scaled_dot_product_attention(q, k, v, **{name: value})
 
 
-@pytest.mark.parametrize("s", [None, 0.8])
 @pytest.mark.parametrize("mask", [
     torch.ones(5, 7, dtype=torch.bool),          # wrong L_k
     torch.ones(4, 6, dtype=torch.bool),          # wrong L_q
-    torch.ones(3, 1, 5, 6, dtype=torch.bool),    # wrong batch
-    torch.zeros(2, 4, 5, 6, 1),                  # one dimension too many
 ])
-def test_attn_mask_of_bad_shape(s, mask):
+def test_attn_mask_of_bad_shape(mask):
     q, k, v = qkv()
     with pytest.raises(ValueError, match=r"^attn_mask has shape"):
-        scaled_dot_product_attention(q, k, v, attn_mask=mask, s=s)
+        scaled_dot_product_attention(q, k, v, attn_mask=mask, s=0.8)
+
+
+def test_causal_mask_object_for_other_lengths():
+    from torch.nn.attention.bias import causal_lower_right
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match=r"^attn_mask is a causal mask for L_q=3, L_k=6"):
+        scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(3, 6), s=0.8)
 
 
 @pytest.mark.parametrize("mask,message", [
-    (np.ones((5, 6), dtype=bool), "must be a torch.Tensor"),
-    (torch.zeros(5, 6, dtype=torch.float64), "must be bool or have q's dtype"),
-    (torch.ones(5, 6, dtype=torch.int64), "must be bool or have q's dtype"),
+    (np.ones((5, 6), dtype=bool), "must be a bool tensor"),
+    (torch.zeros(5, 6, dtype=torch.float64), "must be a bool tensor, a tensor of the query's dtype"),
+    (torch.ones(5, 6, dtype=torch.int64), "must be a bool tensor, a tensor of the query's dtype"),
 ])
 def test_attn_mask_of_bad_type_or_dtype(mask, message):
     q, k, v = qkv()
@@ -181,25 +187,23 @@ def test_attn_mask_of_bad_type_or_dtype(mask, message):
         scaled_dot_product_attention(q, k, v, attn_mask=mask, s=1.0)
 
 
-@pytest.mark.parametrize("s", [None, 1.0])
-def test_is_causal_with_attn_mask(s):
-    q, k, v = qkv()
-    with pytest.raises(ValueError, match=r"either attn_mask or is_causal"):
-        scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(5, 6, dtype=torch.bool),
-                                     is_causal=True, s=s)
+def test_is_causal_with_attn_mask():
+    q, k, v = qkv(l_q=6)
+    with pytest.raises(ValueError, match=r"attn_mask or is_causal=True, not both"):
+        scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(6, 6, dtype=torch.bool), is_causal=True, s=1.0)
 
 
-@pytest.mark.parametrize("s", [None, 1.0])
-def test_is_causal_with_more_queries_than_keys(s):
-    q, k, v = qkv(l_q=6, l_k=5)
-    with pytest.raises(ValueError, match=r"^is_causal needs L_q <= L_k"):
-        scaled_dot_product_attention(q, k, v, is_causal=True, s=s)
+@pytest.mark.parametrize("l_q,l_k", [(6, 5), (5, 6)])
+def test_is_causal_needs_equal_lengths_with_ssmax(l_q, l_k):
+    q, k, v = qkv(l_q=l_q, l_k=l_k)
+    with pytest.raises(ValueError, match=r"^is_causal=True needs L_q == L_k with SSMax"):
+        scaled_dot_product_attention(q, k, v, is_causal=True, s=1.0)
 
 
-@pytest.mark.parametrize("scale", [NAN, INF])
+@pytest.mark.parametrize("scale", [NAN, INF, "0.1"])
 def test_scale_not_finite(scale):
     q, k, v = qkv()
-    with pytest.raises(ValueError, match=r"^scale must be finite"):
+    with pytest.raises(ValueError, match=r"^scale must be None or a finite number"):
         scaled_dot_product_attention(q, k, v, scale=scale, s=1.0)
 
 

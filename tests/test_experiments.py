@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.evaluate import accuracy_by_length, needle_attention, rope_theta
-from ssmax_lite.experiments import (format_length_table, main, moving_average, plot_band, result_at, summarize,
+from ssmax_lite.lab.evaluate import accuracy_by_length, needle_attention, rope_theta
+from ssmax_lite.lab.experiments import (format_length_table, main, moving_average, plot_band, result_at, summarize,
                                     train_loss_at)
-from ssmax_lite.tasks import LookupTask
-from ssmax_lite.train import preset, train
+from ssmax_lite.lab.tasks import LookupTask
+from ssmax_lite.lab.train import preset, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def test_cli_writes_a_sane_json(tmp_path, capsys):
 def test_cli_runs_as_a_module(tmp_path):
     out = tmp_path / "m.json"
     done = subprocess.run(
-        [sys.executable, "-m", "ssmax_lite.experiments", "length", "--attention", "constant",
+        [sys.executable, "-m", "ssmax_lite.lab.experiments", "length", "--attention", "constant",
          "--train-len", "24", "--steps", "3", "--eval-mult", "1", "--seeds", "3", "--n-eval", "2",
          "--no-progress", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -115,8 +115,8 @@ def test_rope_theta_is_restored_after_evaluation():
 
 # ---------------------------------------------------------------------------------- queries at every depth
 
-from ssmax_lite.evaluate import accuracy_by_depth, depth_edges  # noqa: E402
-from ssmax_lite.tasks import RecallStreamTask  # noqa: E402
+from ssmax_lite.lab.evaluate import accuracy_by_depth, depth_edges  # noqa: E402
+from ssmax_lite.lab.tasks import RecallStreamTask  # noqa: E402
 
 
 def _trained_stream():
@@ -193,7 +193,7 @@ def test_cli_task_haystack_uses_its_run_settings_and_explicit_steps_win(tmp_path
 
 
 def test_haystack_is_refused_for_a_preset_without_a_run():
-    from ssmax_lite.experiments import HAYSTACK_RUNS, length_experiment
+    from ssmax_lite.lab.experiments import HAYSTACK_RUNS, length_experiment
 
     missing = [name for name in ("quick", "full") if name not in HAYSTACK_RUNS]
     if not missing:
@@ -207,7 +207,7 @@ def test_moving_average_and_train_loss_plot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ssmax_lite.experiments import moving_average, plot_train_loss
+    from ssmax_lite.lab.experiments import moving_average, plot_train_loss
 
     assert np.allclose(moving_average([1, 2, 3, 4], 2), [1.5, 2.5, 3.5])
     with pytest.raises(ValueError, match=r"width must be an int in \[1, 4\]"):

@@ -1,4 +1,4 @@
-"""ssmax_lite.fading: the closed forms the chapters plot agree with softmax/SSMax on explicit vectors."""
+"""ssmax_lite.lab.fading: the closed forms the chapters plot agree with softmax/SSMax on explicit vectors."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssmax_lite import softmax, ssmax
-from ssmax_lite.fading import (
+from ssmax_lite.lab.fading import (
     entropy,
     fading_bound,
     gaussian_logit_stats,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.fits import CURVES, fit_curve, fit_curves, learned_pn
-from ssmax_lite.model import ModelConfig, TinyTransformer
-from ssmax_lite.train import make_optimizer, preset
+from ssmax_lite.lab.fits import CURVES, fit_curve, fit_curves, learned_pn
+from ssmax_lite.lab.model import ModelConfig, TinyTransformer
+from ssmax_lite.lab.train import make_optimizer, preset
 
 N = np.arange(2, 65, dtype=np.float64)
 
@@ -78,7 +78,7 @@ def test_learned_pn_trains_every_pn_and_keeps_the_tie_through_a_state_dict():
 
 
 def test_learned_pn_multiplier_indexes_pn_by_count_and_clamps_beyond_l():
-    from ssmax_lite.scalings import fixed_params, length_multiplier
+    from ssmax_lite.lab.scalings import fixed_params, length_multiplier
 
     pn = np.linspace(1.0, 2.0, 8)
     m = length_multiplier("learned-pn", np.array([1, 2, 8, 9, 100]), train_len=8, pn=pn, s=2.0, bias=0.5)
@@ -88,7 +88,7 @@ def test_learned_pn_multiplier_indexes_pn_by_count_and_clamps_beyond_l():
 
 
 def test_extend_learned_pn_continues_the_table_with_the_fit_and_leaves_the_model_alone():
-    from ssmax_lite.fits import Fit, extend_learned_pn
+    from ssmax_lite.lab.fits import Fit, extend_learned_pn
 
     model = _model("learned-pn", train_len=8)
     with torch.no_grad():
@@ -105,7 +105,7 @@ def test_extend_learned_pn_continues_the_table_with_the_fit_and_leaves_the_model
 
 
 def test_switching_a_model_to_learned_pn_shares_one_pn_too():
-    from ssmax_lite.convert import switch_attention
+    from ssmax_lite.lab.convert import switch_attention
 
     model = switch_attention(_model("softmax"), "learned-pn")
     assert model.blocks[0].attn.pn is model.blocks[1].attn.pn

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssmax_lite.train import flops_per_step, preset
+from ssmax_lite.lab.train import flops_per_step, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"

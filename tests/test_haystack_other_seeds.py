@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def _run_cli(kind, out):
-    return subprocess.Popen([sys.executable, "-m", "ssmax_lite.experiments", "length", "--attention", kind,
+    return subprocess.Popen([sys.executable, "-m", "ssmax_lite.lab.experiments", "length", "--attention", kind,
                              "--seeds", "7", "--eval-mult", "1", "32", "--n-eval", "32", "--threads", "1",
                              "--no-progress", "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

@@ -13,10 +13,12 @@ Two ways to see it on a CPU-only machine:
 
 import pytest
 import torch
+from torch.nn.attention.bias import causal_lower_right
 
-from ssmax_lite import ATTENTION_KINDS, scaled_dot_product_attention
-from ssmax_lite.model import ModelConfig, TinyTransformer
-from ssmax_lite.scalings import get_scaling
+from ssmax_lite import scaled_dot_product_attention
+from ssmax_lite.lab.layers import ATTENTION_KINDS
+from ssmax_lite.lab.model import ModelConfig, TinyTransformer
+from ssmax_lite.lab.scalings import get_scaling
 
 VOCAB, LENGTH = 12, 12  # longer than train_len = 8, so the inference-only kinds change the logits
 
@@ -34,6 +36,11 @@ def loss_and_grads(model, tokens):
     loss = model(tokens).square().mean()
     loss.backward()
     return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def causal(l_q, l_k):
+    """The causal mask of queries that follow l_k - l_q cached keys."""
+    return {"is_causal": True} if l_q == l_k else {"attn_mask": causal_lower_right(l_q, l_k)}
 
 
 def compile_fullgraph(fn):
@@ -60,8 +67,7 @@ def test_attention_function_compiles_with_tensor_s_and_bias(l_q, l_k, mask, fres
     q, k, v = (torch.randn(2, 3, length, 4, generator=gen) for length in (l_q, l_k, l_k))
     s = torch.tensor([0.3, 0.6, 0.9])
     bias = torch.tensor([0.1, -0.2, 0.4])
-    kwargs = {"is_causal": True} if mask == "causal" else \
-        {"attn_mask": torch.rand(l_q, l_k, generator=gen) > 0.4}
+    kwargs = causal(l_q, l_k) if mask == "causal" else {"attn_mask": torch.rand(l_q, l_k, generator=gen) > 0.4}
 
     def run(function):
         inputs = [t.clone().requires_grad_(True) for t in (q, k, v, s, bias)]
@@ -92,7 +98,7 @@ def test_model_reads_no_value_off_the_cpu(kind):
 def test_attention_function_reads_no_value_off_the_cpu(l_q, mask):
     q, k, v = (torch.empty(2, 3, length, 4, device="meta", requires_grad=True) for length in (l_q, 7, 7))
     s, bias = (torch.empty(3, device="meta", requires_grad=True) for _ in range(2))
-    kwargs = {"causal": {"is_causal": True}, "none": {},
+    kwargs = {"causal": causal(l_q, 7), "none": {},
               "bool": {"attn_mask": torch.empty(l_q, 7, dtype=torch.bool, device="meta")}}[mask]
     out = scaled_dot_product_attention(q, k, v, s=s, bias=bias, **kwargs)
     out.sum().backward()

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from ssmax_lite import ATTENTION_KINDS, CausalSelfAttention, RotaryEmbedding
-from ssmax_lite.rope import rotation_tables
+from ssmax_lite.lab.layers import ATTENTION_KINDS, CausalSelfAttention
+from ssmax_lite.lab.rope import RotaryEmbedding
+from ssmax_lite.lab.rope import rotation_tables
 
 D_MODEL, N_HEADS, LENGTH = 16, 4, 12
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from ssmax_lite.layers import CausalSelfAttention
-from ssmax_lite.model import ModelConfig, TinyTransformer
+from ssmax_lite.lab.layers import CausalSelfAttention
+from ssmax_lite.lab.model import ModelConfig, TinyTransformer
 
 
 def _model(**kwargs):

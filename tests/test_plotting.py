@@ -1,4 +1,4 @@
-"""The two slider front ends of ssmax_lite.plotting: both call the same draw(fig, **params)."""
+"""The two slider front ends of ssmax_lite.lab.plotting: both call the same draw(fig, **params)."""
 
 import base64
 import re
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ssmax_lite.plotting import choice_slider, live_sliders, sliders_widget, static_slider  # noqa: E402
+from ssmax_lite.lab.plotting import choice_slider, live_sliders, sliders_widget, static_slider  # noqa: E402
 
 
 def draw_power(fig, k, scale=1.0):
@@ -142,8 +142,8 @@ def test_sliders_widget_rejects_bad_arguments():
 def test_model_diagram_marks_the_line_ssmax_changes():
     import matplotlib.pyplot as plt
 
-    from ssmax_lite.diagram import draw_model
-    from ssmax_lite.model import ModelConfig
+    from ssmax_lite.lab.diagram import draw_model
+    from ssmax_lite.lab.model import ModelConfig
 
     fig = draw_model(ModelConfig(vocab_size=256, n_layers=3, attention="ssmax", pe="rope"))
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite import train as train_module
-from ssmax_lite.model import TinyTransformer
-from ssmax_lite.tasks import RecallStreamTask
-from ssmax_lite.train import (autocast_for, fit, make_grad_scaler, make_optimizer, precision_for, preset,
+from ssmax_lite.lab import train as train_module
+from ssmax_lite.lab.model import TinyTransformer
+from ssmax_lite.lab.tasks import RecallStreamTask
+from ssmax_lite.lab.train import (autocast_for, fit, make_grad_scaler, make_optimizer, precision_for, preset,
                               train_step)
 
 

@@ -26,7 +26,7 @@ FROM_THE_TEXT = {
                           "between CPU paths measured in benchmarks/README.md", "14": "gaps measured in the survey of "
                           "benchmarks/README.md", "10,000": "RoPE's θ"},
     "03c_why_log_n": {"0.5": "a bound on b ln n for n ≤ 64, from the fitted b printed above"},
-    "03d_real_text": {"171": "the corpus's file count (ssmax_lite.corpus)", "4.7": "the corpus size in MB",
+    "03d_real_text": {"171": "the corpus's file count (ssmax_lite.lab.corpus)", "4.7": "the corpus size in MB",
                       "3.11": "Python 3.11.2, the corpus's source", "20,000": "the paper's evaluation length",
                       "3,000": "the steps of benchmarks/text_longer_training.py",
                       "4.4": "the training split in M bytes", "0.9": "AdamW's β1", "0.95": "AdamW's β2"},

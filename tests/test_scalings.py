@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.layers import ATTENTION_KINDS, CausalSelfAttention
-from ssmax_lite.scalings import SCALINGS, fixed_params, get_scaling, length_multiplier
+from ssmax_lite.lab.layers import ATTENTION_KINDS, CausalSelfAttention
+from ssmax_lite.lab.scalings import SCALINGS, fixed_params, get_scaling, length_multiplier
 
 
 # ----------------------------------------------------------------------------- formulas by hand

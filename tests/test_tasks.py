@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.tasks import IGNORE, LookupTask, RecallStreamTask
+from ssmax_lite.lab.tasks import IGNORE, LookupTask, RecallStreamTask
 
 
 def _lookup_by_hand(task: LookupTask, tokens: np.ndarray, query_token: int, haystack_len: int):

@@ -11,13 +11,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ssmax_lite.corpus import CORPUS_SPLITS, DATA_DIR, load_corpus
-from ssmax_lite.evaluate import loss_by_bins, loss_by_position, position_edges
-from ssmax_lite.experiments import (TEXT_RUNS, format_position_table, length_experiment, main,
+from ssmax_lite.lab.corpus import CORPUS_SPLITS, DATA_DIR, load_corpus
+from ssmax_lite.lab.evaluate import loss_by_bins, loss_by_position, position_edges
+from ssmax_lite.lab.experiments import (TEXT_RUNS, format_position_table, length_experiment, main,
                                     plot_loss_by_position)
-from ssmax_lite.model import ModelConfig, TinyTransformer
-from ssmax_lite.tasks import ByteTextTask, RecallStreamTask
-from ssmax_lite.train import preset, train
+from ssmax_lite.lab.model import ModelConfig, TinyTransformer
+from ssmax_lite.lab.tasks import ByteTextTask, RecallStreamTask
+from ssmax_lite.lab.train import preset, train
 
 
 

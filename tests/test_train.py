@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.model import ModelConfig
-from ssmax_lite.tasks import LookupTask, RecallStreamTask
-from ssmax_lite.train import PRESETS, LossLog, TrainConfig, cache_key, flops_per_step, learning_rate, preset, train
+from ssmax_lite.lab.model import ModelConfig
+from ssmax_lite.lab.tasks import LookupTask, RecallStreamTask
+from ssmax_lite.lab.train import PRESETS, LossLog, TrainConfig, cache_key, flops_per_step, learning_rate, preset, train
 
 TINY = dict(d_model=32, n_heads=2, n_layers=1, train_len=16, steps=6, batch_size=4,
             task=LookupTask(n_keys=4, n_values=4, n_needles=2))
@@ -79,7 +79,7 @@ def test_cache_key_depends_on_the_cpu_code_path():
     import subprocess
     import sys
 
-    code = ("import torch; from ssmax_lite.train import cache_key, preset; "
+    code = ("import torch; from ssmax_lite.lab.train import cache_key, preset; "
             "print(torch.backends.cpu.get_cpu_capability(), cache_key(preset('quick'), 'cpu'))")
     runs = {}
     for capability in ("default", "avx2"):

@@ -4,7 +4,7 @@ r"""A tiny decoder-only transformer (nanoGPT's layout) whose attention is softma
 
     tokens ─ embed ─┬─ Block ─ … ─ Block ─ LayerNorm ─ head → logits
                     │
-    Block:  x = x + attn(LN(x))        attn = ssmax_lite.layers.CausalSelfAttention
+    Block:  x = x + attn(LN(x))        attn = ssmax_lite.lab.layers.CausalSelfAttention
             x = x + mlp(LN(x))         mlp  = Linear(d, d_ff) → GELU → Linear(d_ff, d)
 
 Pre-LayerNorm blocks, no learned position table: positions come either from nowhere but the causal
@@ -39,7 +39,7 @@ class ModelConfig:
         d_model: residual width; ``d_model / n_heads`` is the head size (even, for RoPE).
         n_layers, n_heads: depth and heads per layer.
         d_ff: MLP hidden width, default ``4 · d_model``.
-        attention: a kind from :data:`ssmax_lite.layers.ATTENTION_KINDS` (``"softmax"``, ``"ssmax"``, …).
+        attention: a kind from :data:`ssmax_lite.lab.layers.ATTENTION_KINDS` (``"softmax"``, ``"ssmax"``, …).
         pe: ``"nope"`` (no positional encoding) or ``"rope"``.
         rope_theta: RoPE's base θ during training.
         train_len: training sequence length; the SSMax kinds start from ``s = 1/log(train_len)``.

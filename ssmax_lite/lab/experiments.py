@@ -1,6 +1,6 @@
 r"""The training chapter's experiments, as functions and as a command line.
 
-``python -m ssmax_lite.experiments length --attention softmax ssmax --pe nope --train-len 64 \
+``python -m ssmax_lite.lab.experiments length --attention softmax ssmax --pe nope --train-len 64 \
     --eval-mult 1 2 4 8 16 32 --seeds 0 1 2 --json out.json``
 
 trains one model per attention kind and seed (preset ``quick`` on a CPU, ``full`` with ``--preset
@@ -9,13 +9,13 @@ accuracy (mean ± standard deviation over seeds) and writes everything to JSON.
 
 ``--task`` chooses the task: ``haystack`` (the default, chapter 3b: queries at every depth in a haystack of
 one repeated token, with the weight decay and steps of :data:`HAYSTACK_RUNS`; the task on which softmax fades
-in accuracy), ``lookup`` (the preset's :class:`~ssmax_lite.tasks.LookupTask`, every query at the end of the
-sequence: chapter 3) or ``stream`` (:class:`~ssmax_lite.tasks.RecallStreamTask`, queries at every depth in
+in accuracy), ``lookup`` (the preset's :class:`~ssmax_lite.lab.tasks.LookupTask`, every query at the end of the
+sequence: chapter 3) or ``stream`` (:class:`~ssmax_lite.lab.tasks.RecallStreamTask`, queries at every depth in
 a varied haystack, see :data:`STREAM_TASKS`) or ``text`` (next-byte prediction on real text, chapter 3d:
 :data:`TEXT_RUNS`; the table gives the test loss per position bin up to the largest ``--eval-mult``). With
 ``stream`` and
 ``haystack`` the JSON and the printout also give the accuracy by the number of keys a query sees
-(:func:`~ssmax_lite.evaluate.accuracy_by_depth`).
+(:func:`~ssmax_lite.lab.evaluate.accuracy_by_depth`).
 
 :func:`length_experiment` does the same from Python and also returns the trained runs, so that a
 notebook can look inside the models.
@@ -52,7 +52,7 @@ STREAM_TASKS = {
     # ssmax and constant all learn it (answer loss 0.0003 after 400 steps) and score 1.000 at every
     # length up to 32×L and every depth; softmax fades only in the loss (0.004 at 32×L, ssmax 0.0002)
     "quick": RecallStreamTask(n_keys=16, n_values=8, n_needles=8),
-    # the GPU preset's own task (ssmax_lite.train.PRESETS["full"]): one needle per 8 tokens at L = 256;
+    # the GPU preset's own task (ssmax_lite.lab.train.PRESETS["full"]): one needle per 8 tokens at L = 256;
     # at half the size (L = 128, 16 needles) it learns on the CPU, see benchmarks/README.md, "GPU preset"
     "full": RecallStreamTask(n_keys=64, n_values=16, n_needles=32),
 }
@@ -70,7 +70,7 @@ HAYSTACK_RUNS = {
 
 
 TEXT_RUNS = {
-    # chapter 3d on the CPU: next-byte prediction on CPython's standard library (ssmax_lite.corpus) with the
+    # chapter 3d on the CPU: next-byte prediction on CPython's standard library (ssmax_lite.lab.corpus) with the
     # "quick" model at L = 64, 500 steps of 16 windows (0.5 M bytes); weight decay 0.1 as in the paper.
     # Measured on the CPU: 7-9 s a model on one thread; training loss about 2.2 (NoPE) and 1.8 (RoPE)
     # nats per byte at the end, still falling. lr 1e-2 learned faster than 3e-3 (1.62 against 1.76 after
@@ -80,7 +80,7 @@ TEXT_RUNS = {
     # Not yet run on a GPU; the CPU only checks that it runs (tests/test_text.py).
     "full": dict(task=ByteTextTask(), steps=2000, batch_size=64, lr=3e-3, warmup=200),
 }
-"""Chapter 3d's runs on real text, per preset (:func:`~ssmax_lite.train.preset` arguments)."""
+"""Chapter 3d's runs on real text, per preset (:func:`~ssmax_lite.lab.train.preset` arguments)."""
 
 
 def summarize(values) -> dict:
@@ -134,15 +134,15 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
     """Train every ``attention`` kind for every seed, then evaluate at ``m · train_len``.
 
     Args:
-        attentions: attention kinds (see :data:`ssmax_lite.layers.ATTENTION_KINDS`).
+        attentions: attention kinds (see :data:`ssmax_lite.lab.layers.ATTENTION_KINDS`).
         pe: ``"nope"`` or ``"rope"``.
-        preset_name: ``"quick"`` or ``"full"`` (see :data:`ssmax_lite.train.PRESETS`).
+        preset_name: ``"quick"`` or ``"full"`` (see :data:`ssmax_lite.lab.train.PRESETS`).
         seeds: training seeds (the evaluation sequences are the same for every model).
         eval_mult: the multipliers ``m``.
         train_len, steps: override the preset.
         rope_theta_scale: for ``pe="rope"``, also evaluate with θ multiplied by this factor.
         n_eval: evaluation sequences per length.
-        cache_dir: passed to :func:`ssmax_lite.train.train`.
+        cache_dir: passed to :func:`ssmax_lite.lab.train.train`.
         task: ``"lookup"`` (the preset's task), ``"haystack"`` (:data:`HAYSTACK_RUNS`: task, weight
             decay and steps), ``"stream"`` (:data:`STREAM_TASKS`, queries at
             every depth; the summary then also holds ``"depth"``: accuracy per length and depth bin) or
@@ -153,7 +153,7 @@ def length_experiment(attentions=("softmax", "ssmax"), *, pe: str = "nope", pres
     Returns:
         ``(summary, runs)``: ``summary`` is JSON-ready (config, and per kind the loss curves, wall
         times, and per evaluation the accuracy and loss per length as :func:`summarize` dicts);
-        ``runs[(kind, seed)]`` is the :class:`~ssmax_lite.train.TrainResult`.
+        ``runs[(kind, seed)]`` is the :class:`~ssmax_lite.lab.train.TrainResult`.
     """
     attentions = list(attentions)
     bad = [a for a in attentions if a not in ATTENTION_KINDS]
@@ -220,10 +220,10 @@ def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64
     """Evaluate one model per seed at the lengths ``m · train_len`` (every model on the same sequences).
 
     Returns the part of a :func:`length_experiment` summary that one kind holds, so that models made some
-    other way (e.g. switched with :func:`ssmax_lite.convert.switch_attention`) can join a summary:
+    other way (e.g. switched with :func:`ssmax_lite.lab.convert.switch_attention`) can join a summary:
     ``{"evaluations": {"plain": {"accuracy": [...], "loss": [...]}}, "lengths": [...]}``, one
     :func:`summarize` dict per length; with ``rope_theta_value`` also ``"theta_scaled"`` (RoPE's θ set to
-    that value); with ``by_depth`` also ``"depth"`` (:func:`~ssmax_lite.evaluate.accuracy_by_depth`,
+    that value); with ``by_depth`` also ``"depth"`` (:func:`~ssmax_lite.lab.evaluate.accuracy_by_depth`,
     per length and depth bin) and ``"depth_edges"``.
     """
     models = list(models)
@@ -253,10 +253,10 @@ def evaluate_models(models, task, train_len: int, eval_mult, *, n_eval: int = 64
 
 def evaluate_text_models(models, train_len: int, max_mult, *, n_eval: int = 16,
                          rope_theta_value: float | None = None) -> dict:
-    """Evaluate one language model per seed on the test split of :class:`~ssmax_lite.tasks.ByteTextTask`:
-    the loss averaged over each bin of :func:`~ssmax_lite.evaluate.position_edges` (``0 < n ≤ 1``,
+    """Evaluate one language model per seed on the test split of :class:`~ssmax_lite.lab.tasks.ByteTextTask`:
+    the loss averaged over each bin of :func:`~ssmax_lite.lab.evaluate.position_edges` (``0 < n ≤ 1``,
     ``1 < n ≤ 2``, …, doubling, with one edge at ``train_len``, up to ``max_mult · train_len`` bytes seen),
-    by :func:`~ssmax_lite.evaluate.loss_by_bins` (at least ``n_eval`` windows per bin, and about 2,048
+    by :func:`~ssmax_lite.lab.evaluate.loss_by_bins` (at least ``n_eval`` windows per bin, and about 2,048
     predictions).
 
     Returns the part of a :func:`length_experiment` summary that one kind holds:
@@ -323,7 +323,7 @@ def format_position_table(summary: dict, evaluation: str = "plain", mults=(1, 4,
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ssmax_lite.experiments",
+    parser = argparse.ArgumentParser(prog="python -m ssmax_lite.lab.experiments",
                                      description="Reproduce the training chapter's tables without Jupyter.")
     sub = parser.add_subparsers(dest="command", required=True)
     length = sub.add_parser("length", help="accuracy against evaluation length, per attention kind")

@@ -33,7 +33,7 @@ sees ``n = t + 1`` keys, and SSMax's ``log n`` varies during training, as in the
 next-token training).
 
 :class:`ByteTextTask` is the paper's own objective in miniature: next-token prediction at every
-position, on CPython's standard library read byte by byte (:mod:`ssmax_lite.corpus`).
+position, on CPython's standard library read byte by byte (:mod:`ssmax_lite.lab.corpus`).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ class RecallStreamTask:
 
     As the sequence grows, N stays fixed and only the filler grows (the haystack), exactly as in
     :class:`LookupTask`, but the queries keep sitting at every depth, so an evaluation can bin them
-    by the number of keys they see (:func:`ssmax_lite.evaluate.accuracy_by_depth`).
+    by the number of keys they see (:func:`ssmax_lite.lab.evaluate.accuracy_by_depth`).
 
     Args:
         n_keys: K, distinct keys (needles and filler share the token type, not the keys).
@@ -306,7 +306,7 @@ class RecallStreamTask:
 
 @dataclass(frozen=True)
 class ByteTextTask:
-    r"""Next-byte prediction on real text: CPython's standard library (:mod:`ssmax_lite.corpus`).
+    r"""Next-byte prediction on real text: CPython's standard library (:mod:`ssmax_lite.lab.corpus`).
 
     A sequence is ``length + 1`` consecutive bytes from a uniformly drawn offset in the split;
     ``tokens`` are the first ``length``, ``targets`` the next byte at *every* position, so the loss

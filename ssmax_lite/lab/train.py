@@ -1,4 +1,4 @@
-r"""Train a :class:`~ssmax_lite.model.TinyTransformer` on a :class:`~ssmax_lite.tasks.LookupTask`.
+r"""Train a :class:`~ssmax_lite.lab.model.TinyTransformer` on a :class:`~ssmax_lite.lab.tasks.LookupTask`.
 
 One function, :func:`train`, takes a :class:`TrainConfig` (model, task, optimiser, seed) and returns a
 :class:`TrainResult` (the trained model, the loss at every step, the wall time). The loss is the
@@ -21,7 +21,7 @@ CPU at every step. ``train(config, compile=True)`` runs the model through ``torc
 (off by default; it pays on a GPU, where the tiny model is bound by kernel launches).
 
 :func:`preset` gives the two sizes the book uses: ``"quick"`` (a CPU trains it in seconds) and
-``"full"`` (for a GPU: a bigger model on the recall stream, :class:`~ssmax_lite.tasks.RecallStreamTask`,
+``"full"`` (for a GPU: a bigger model on the recall stream, :class:`~ssmax_lite.lab.tasks.RecallStreamTask`,
 at L = 256; :func:`flops_per_step` gives its cost per step).
 
 Optional cache: ``train(config, cache_dir=...)`` stores the trained weights under a hash of the
@@ -31,8 +31,12 @@ chapter can reuse a model that an earlier one trained, and any code change train
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import hashlib
+import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -45,16 +49,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from . import _checks as _checks_module
-from . import _constants as _constants_module
-from . import attention as _attention_module
-from . import corpus as _corpus_module
-from . import functional as _functional_module
-from . import layers as _layers_module
-from . import model as _model_module
-from . import rope as _rope_module
-from . import scalings as _scalings_module
-from . import tasks as _tasks_module
 from .model import ModelConfig, TinyTransformer
 from .tasks import IGNORE, TASK_TYPES, LookupTask, RecallStreamTask
 
@@ -70,8 +64,8 @@ class TrainConfig:
     """Everything that determines a training run (and so its cache key).
 
     Args:
-        model: the :class:`~ssmax_lite.model.ModelConfig`; its ``train_len`` is the training length.
-        task: the :class:`~ssmax_lite.tasks.LookupTask`.
+        model: the :class:`~ssmax_lite.lab.model.ModelConfig`; its ``train_len`` is the training length.
+        task: the :class:`~ssmax_lite.lab.tasks.LookupTask`.
         steps: optimiser steps.
         batch_size: sequences per step.
         lr: peak learning rate; ``warmup`` steps of linear warm-up, then cosine to ``0.1·lr``.
@@ -407,7 +401,7 @@ def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", pro
         desc: str = "train", compile: bool | str = False) -> TrainResult:
     """Train ``model`` (already on ``device``) for ``config.steps`` steps of ``config``'s task; the loop of :func:`train`.
 
-    ``model`` maps tokens ``(B, T)`` to logits ``(B, T, V)``: a :class:`~ssmax_lite.model.TinyTransformer`,
+    ``model`` maps tokens ``(B, T)`` to logits ``(B, T, V)``: a :class:`~ssmax_lite.lab.model.TinyTransformer`,
     or another model wrapped so (chapter 6 wraps a Hugging Face model). Batches come from
     ``numpy.random.default_rng(config.seed)``. ``compile`` as in :func:`train` (checked there). Returns a
     :class:`TrainResult` with ``model`` in eval mode.
@@ -440,18 +434,13 @@ def fit(model: torch.nn.Module, config: TrainConfig, *, device: str = "cpu", pro
 
 # ---------------------------------------------------------------------------------- cache
 
-# every module whose code changes what a trained model computes (or how it is trained)
-_SOURCE_MODULES = (_model_module, _tasks_module, _layers_module, _attention_module, _functional_module,
-                   _rope_module, _scalings_module, _constants_module, _checks_module, _corpus_module)
-
-
 def default_cache_dir() -> Path:
     """Where trained models are cached: ``$SSMAX_LITE_CACHE`` if set, else
     ``<repository>/_build/train_cache`` in a checkout of the book (git-ignored), else
     ``~/.cache/ssmax_lite/train_cache`` (e.g. when installed with pip in Colab)."""
     if os.environ.get("SSMAX_LITE_CACHE"):
         return Path(os.environ["SSMAX_LITE_CACHE"])
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if (root / "_toc.yml").exists() and (root / "ssmax_lite").is_dir():
         return root / "_build" / "train_cache"
     return Path.home() / ".cache" / "ssmax_lite" / "train_cache"
@@ -459,8 +448,9 @@ def default_cache_dir() -> Path:
 
 def cache_key(config: TrainConfig, device: str, *, compile: bool | str = False) -> str:
     """SHA-256 (first 16 hex digits) of the config, the device (on the CPU torch's thread count and
-    vector code path, on a GPU its :func:`precision_for`), torch's version, ``compile`` and the source of
-    the modules that define the model, the task and this loop."""
+    vector code path, on a GPU its :func:`precision_for`), torch's version, ``compile`` and the code of
+    the modules that define the model, the task and this loop (:func:`code_modules`), read by
+    :func:`code_fingerprint`: a docstring or comment edit keeps the key, a change to the code changes it."""
     digest = hashlib.sha256()
     digest.update(json.dumps(config.to_dict(), sort_keys=True, default=str).encode())
     # CPU kernels split their sums by thread, and order them by the vector instructions they use
@@ -472,23 +462,72 @@ def cache_key(config: TrainConfig, device: str, *, compile: bool | str = False) 
         path = f" {precision_for(device)}"
     compiled = f" compiled {compile}" if compile is not False else ""
     digest.update(f"{device} torch {torch.__version__}{path}{compiled}".encode())
-    for module in (*_SOURCE_MODULES, inspect.getmodule(train)):
-        digest.update(inspect.getsource(module).encode())
+    digest.update(_code_digest().encode())
     return digest.hexdigest()[:16]
+
+
+def code_fingerprint(source: str) -> str:
+    """SHA-256 of what ``source`` (Python code) computes: its parse tree without docstrings, comments,
+    blank lines or line numbers (``ast.dump``), so that editing prose never changes it."""
+    tree = _StripDocstrings().visit(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    """Drops every statement that is a bare string: docstrings of modules, classes, functions and constants."""
+
+    def visit_Expr(self, node):
+        is_text = isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        return None if is_text else node
+
+
+def code_modules(start: str = __name__) -> tuple[str, ...]:
+    """``start`` and every ``ssmax_lite`` module it imports, directly or through another, found by
+    reading their ``import`` statements (also those inside functions): the code a trained model depends on."""
+    package = start.split(".")[0]
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(inspect.getsource(importlib.import_module(name)))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):  # from X import a: X, and X.a if a is a module
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""), name.rpartition(".")[0])
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            todo.extend(t for t in targets if t.split(".")[0] == package and _is_module(t))
+    return tuple(sorted(seen))
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a name inside a module, not a module
+        return False
+
+
+@functools.cache
+def _code_digest() -> str:
+    return "".join(f"{name} {code_fingerprint(inspect.getsource(importlib.import_module(name)))}\n"
+                   for name in code_modules())
 
 
 def _save(path: Path, result: TrainResult) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": result.model.state_dict(), "losses": result.losses,
-                "wall_time": result.wall_time}, tmp)
+    torch.save({"state_dict": result.model.state_dict(), "losses": torch.from_numpy(result.losses),
+                "wall_time": float(result.wall_time)}, tmp)  # tensors and numbers only: loadable with weights_only
     tmp.replace(path)  # atomic: a reader never sees half a file
 
 
 def _load(path: Path, config: TrainConfig, device: str) -> TrainResult:
-    saved = torch.load(path, map_location=device, weights_only=False)
+    saved = torch.load(path, map_location=device, weights_only=True)  # runs no pickled code
     model = TinyTransformer(config.model).to(device)
     model.load_state_dict(saved["state_dict"])
     model.eval()
-    return TrainResult(model, np.asarray(saved["losses"], dtype=np.float32), float(saved["wall_time"]),
+    return TrainResult(model, saved["losses"].numpy().astype(np.float32), float(saved["wall_time"]),
                        config, device, from_cache=True)

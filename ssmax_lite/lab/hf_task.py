@@ -1,7 +1,7 @@
 """The book's lookup task with a Hugging Face causal language model (chapter 6).
 
 ``transformers`` models take ``input_ids`` and return an output object; the book's training loop
-(:func:`ssmax_lite.train.fit`) and evaluation (:func:`ssmax_lite.evaluate.accuracy_by_length`) call
+(:func:`ssmax_lite.lab.train.fit`) and evaluation (:func:`ssmax_lite.lab.evaluate.accuracy_by_length`) call
 ``model(tokens)`` and expect logits. :class:`TokensToLogits` adapts the one to the other, so an HF
 model trains and is measured exactly like chapter 3's ``TinyTransformer``. Needs no ``transformers``
 import of its own.
@@ -37,11 +37,11 @@ class TokensToLogits(nn.Module):
 
 
 def train_hf_model(lm: nn.Module, config: TrainConfig, *, progress: bool = False, desc: str = "hf") -> TrainResult:
-    """Train ``lm`` in place on ``config``'s task with the book's recipe (:func:`ssmax_lite.train.fit`).
+    """Train ``lm`` in place on ``config``'s task with the book's recipe (:func:`ssmax_lite.lab.train.fit`).
 
     ``config.model`` is used only for ``train_len`` (and the task's vocabulary, which must equal
     ``lm.config.vocab_size``); the architecture is ``lm``'s. Seed ``torch`` before building ``lm``
-    for reproducible weights. Returns the :class:`~ssmax_lite.train.TrainResult` whose ``model`` is
+    for reproducible weights. Returns the :class:`~ssmax_lite.lab.train.TrainResult` whose ``model`` is
     the :class:`TokensToLogits` wrapper, in eval mode.
 
     A model built from a config at the book's width (64) learns this task slowly with ``transformers``'

@@ -5,7 +5,7 @@ query :math:`i` by :math:`m_i \cdot q_i k_j^\top/\sqrt{E}`, with one multiplier 
 per query (and, for the learned ones, per head). Because :math:`m_i` does not depend on
 the key :math:`j`, it can be folded into the query, :math:`q_i \leftarrow m_i q_i`, and the
 ordinary fused attention kernel does the rest: that is how
-:class:`ssmax_lite.layers.CausalSelfAttention` runs every method below.
+:class:`ssmax_lite.lab.layers.CausalSelfAttention` runs every method below.
 
 :math:`n` is the number of keys the query attends to. In causal self-attention without
 a cache, :math:`n = \text{position} + 1` (0-based position), so a method written in terms of
@@ -53,8 +53,8 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from ._checks import check_count
-from .functional import ssmax_multiplier_of_log_n
+from ..core._checks import check_count
+from ..core.functional import ssmax_multiplier_of_log_n
 
 __all__ = [
     "LengthScaling",

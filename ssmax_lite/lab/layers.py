@@ -15,17 +15,16 @@ keys) are scaled before the softmax:
 ==================  ===========================================  ======================
 
 ``"learned-pn"`` learns a free :math:`p_n` for every count :math:`n = 1 \dots L` (counts beyond
-:math:`L` use :math:`p_L`); :class:`~ssmax_lite.model.TinyTransformer` shares one :math:`p_n` vector
+:math:`L` use :math:`p_L`); :class:`~ssmax_lite.lab.model.TinyTransformer` shares one :math:`p_n` vector
 between all its layers, as in the paper. It starts as softmax: :math:`s = 1`, :math:`b = 0`, :math:`p_n = 1`.
 
-and the peers of SSMax from :mod:`ssmax_lite.scalings` (``"chiang-log-n"``,
+and the peers of SSMax from :mod:`ssmax_lite.lab.scalings` (``"chiang-log-n"``,
 ``"su-log-base"``, ``"qwen-logn"``, ``"llama4-temperature"``, ``"yarn"``), whose fixed
-parameters come from :func:`ssmax_lite.scalings.fixed_params` (pass ``scaling_params`` to
-override them). Every method runs through the same path as the public
-:func:`ssmax_lite.attention.scaled_dot_product_attention`: the per-query multiplier
-:math:`m_i` (from the registry, on a cached :math:`\log n_i`) goes to
-:func:`ssmax_lite.attention.scaled_query_attention`, which multiplies :math:`q_i` by it and calls
-torch's fused attention. The arguments are checked when the module is built or switched
+parameters come from :func:`ssmax_lite.lab.scalings.fixed_params` (pass ``scaling_params`` to
+override them). Every method works as the core's
+:func:`ssmax_lite.core.attention.scaled_dot_product_attention` does: the per-query multiplier
+:math:`m_i` (from the registry, on a cached :math:`\log n_i`) multiplies :math:`q_i`, and torch's fused
+attention does the rest. The arguments are checked when the module is built or switched
 (:meth:`CausalSelfAttention.set_attention`), so ``forward`` reads no tensor's values: no host
 sync, no ``torch.compile`` graph break. Methods marked "inference" in the registry are the
 identity while the module is in training mode.
@@ -45,7 +44,7 @@ temperature per head, so comparing it with ``"ssmax"`` separates "a learned
 temperature" from "a temperature that grows with log n".
 
 :meth:`CausalSelfAttention.set_attention` switches a (trained) module to another method
-in place, keeping its projection weights; :mod:`ssmax_lite.convert` does it for a model.
+in place, keeping its projection weights; :mod:`ssmax_lite.lab.convert` does it for a model.
 """
 
 from __future__ import annotations
@@ -55,7 +54,9 @@ import math
 import torch
 from torch import nn
 
-from .attention import key_counts, scaled_query_attention
+from torch.nn import functional as F
+
+from ._constants import cached_constant
 from .rope import RotaryEmbedding
 from .scalings import SCALINGS, fixed_params, get_scaling
 
@@ -81,7 +82,7 @@ class CausalSelfAttention(nn.Module):
         dropout: dropout on the output projection.
         scaling_params: overrides of the method's fixed parameters, e.g.
             ``{"floor_scale": 8192}`` for ``"llama4-temperature"`` (see
-            :func:`ssmax_lite.scalings.fixed_params`).
+            :func:`ssmax_lite.lab.scalings.fixed_params`).
     """
 
     def __init__(self, d_model: int, n_heads: int, attention: str = "softmax", *,
@@ -154,19 +155,18 @@ class CausalSelfAttention(nn.Module):
             q, k = rope(q), rope(k)
         return q, k, v
 
-    def query_multiplier(self, n_queries: int, n_keys: int, device=None,
-                         dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
+    def query_multiplier(self, n_queries: int, n_keys: int, dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
         r"""The per-query multiplier :math:`m_i`, shape ``(H, L_q, 1)`` or ``(L_q, 1)``; ``None`` for 1.
 
-        :math:`n_i = i + 1 + (L_k - L_q)` (causal, bottom-right aligned). Computed in float32
-        (float64 for float64 ``dtype``), then cast to ``dtype``. ``None`` for softmax, and for
-        the registry's inference-only methods while the module is in training mode.
+        :math:`n_i = i + 1 + (L_k - L_q)`: the last ``n_queries`` of ``n_keys`` causal positions, so
+        ``query_multiplier(1, n)`` is the multiplier of a query that sees ``n`` keys. Computed in float32
+        (float64 for float64 ``dtype``) on the module's device, then cast to ``dtype``. ``None`` for
+        softmax, and for the registry's inference-only methods while the module is in training mode.
         """
         if self.attention == "softmax" or (self.scaling.applied == "inference" and self.training):
             return None
         work = torch.float64 if dtype == torch.float64 else torch.float32
-        device = torch.device("cpu") if device is None else torch.device(device)
-        n, log_n = key_counts(n_queries, n_keys, True, device, work)  # built once per (lengths, device, dtype)
+        n, log_n = _key_counts(n_queries, n_keys, self.qkv.weight.device, work)  # built once per shape
         params = dict(self.scaling_params)
         for name in _LEARNABLE:
             value = getattr(self, name)
@@ -177,8 +177,10 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None = None) -> torch.Tensor:
         q, k, v = self._split_heads(x, rope)
-        multiplier = self.query_multiplier(q.shape[-2], k.shape[-2], device=q.device, dtype=q.dtype)
-        y = scaled_query_attention(q, k, v, multiplier, is_causal=True)  # the public function's own path
+        multiplier = self.query_multiplier(q.shape[-2], k.shape[-2], dtype=q.dtype)
+        if multiplier is not None:
+            q = q * multiplier  # m_i folded into the query: the fused kernel does the rest
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         y = y.transpose(1, 2).reshape(x.shape)
         return self.dropout(self.out(y))
 
@@ -189,7 +191,7 @@ class CausalSelfAttention(nn.Module):
         length = q.shape[-2]
         work = torch.float64 if q.dtype == torch.float64 else torch.float32  # half -> float32
         logits = ((q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)).to(work)
-        multiplier = self.query_multiplier(length, length, device=x.device, dtype=logits.dtype)
+        multiplier = self.query_multiplier(length, length, dtype=logits.dtype)
         if multiplier is not None:
             logits = logits * multiplier  # before masking: log 1 = 0 times -inf would be NaN
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
@@ -197,3 +199,10 @@ class CausalSelfAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"attention={self.attention!r}, n_heads={self.n_heads}, head_dim={self.head_dim}"
+
+
+@cached_constant()
+def _key_counts(n_queries: int, n_keys: int, device: torch.device, dtype: torch.dtype):
+    """``(n, log n)`` of the last ``n_queries`` of ``n_keys`` causal positions, ``(L_q, 1)`` each (cached)."""
+    n = torch.arange(n_keys - n_queries + 1, n_keys + 1, device=device, dtype=dtype).unsqueeze(-1)
+    return n, torch.log(n)

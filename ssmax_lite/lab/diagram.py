@@ -1,11 +1,11 @@
-r"""A picture of the book's model, :class:`~ssmax_lite.model.TinyTransformer`, and of where SSMax enters it.
+r"""A picture of the book's model, :class:`~ssmax_lite.lab.model.TinyTransformer`, and of where SSMax enters it.
 
 :func:`draw_model` draws two panels with matplotlib: on the left the whole model (token embedding, the
 pre-LN blocks, the final LayerNorm and the tied output head), on the right one attention layer, with the
 single line that SSMax changes marked: every query :math:`q_i` is multiplied by :math:`s_h \log n_i`
 (:math:`n_i` = keys that query :math:`i` sees) before torch's fused causal attention computes
 :math:`\operatorname{softmax}(q_i K^\top / \sqrt{d})\,V`. Both panels take their numbers from a
-:class:`~ssmax_lite.model.ModelConfig`.
+:class:`~ssmax_lite.lab.model.ModelConfig`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 r"""Compare methods on the same task: accuracy against length, over several seeds.
 
 Chapters 4 and 5 train (or convert) one model per method and seed, then evaluate every model on
-the *same* sequences (:func:`ssmax_lite.evaluate.accuracy_by_length` draws them from a fixed
+the *same* sequences (:func:`ssmax_lite.lab.evaluate.accuracy_by_length` draws them from a fixed
 seed). This module holds the bookkeeping they share:
 
 * :class:`MethodResult` — one method's accuracy and answer loss, ``(n_seeds, n_lengths)``;
@@ -58,7 +58,7 @@ class MethodResult:
 
 
 def evaluate_method(name: str, models, task, train_len: int, eval_mult, **kwargs) -> MethodResult:
-    """Evaluate one model per seed with :func:`~ssmax_lite.evaluate.accuracy_by_length`.
+    """Evaluate one model per seed with :func:`~ssmax_lite.lab.evaluate.accuracy_by_length`.
 
     ``kwargs`` go to ``accuracy_by_length`` (``n_sequences``, ``seed``, …); every model sees the
     same sequences.
@@ -92,7 +92,7 @@ def format_table(results, metric: str = "accuracy", digits: int = 3) -> str:
 
 
 def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None = None, styles=None):
-    """Mean over seeds against length (log axis), with the min–max band (:func:`~ssmax_lite.experiments.plot_band`);
+    """Mean over seeds against length (log axis), with the min–max band (:func:`~ssmax_lite.lab.experiments.plot_band`);
     a dotted vertical line at ``train_len``, labelled "training length L"."""
     styles = styles or {}
     for r in results:

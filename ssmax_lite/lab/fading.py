@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_count, check_finite
-from .functional import softmax, ssmax, ssmax_multiplier
+from ..core._checks import check_count, check_finite
+from ..core.functional import softmax, ssmax, ssmax_multiplier
 
 __all__ = [
     "entropy",

@@ -1,16 +1,16 @@
-r"""Measure a trained :class:`~ssmax_lite.model.TinyTransformer` as the context grows.
+r"""Measure a trained :class:`~ssmax_lite.lab.model.TinyTransformer` as the context grows.
 
 * :func:`accuracy_by_length` — accuracy and loss at the answer positions at lengths ``m·L``
   (the number of needles stays fixed, so only the haystack grows): claims (b) and (c) of the paper.
 * :func:`accuracy_by_depth` — the same, with every answer binned by the number of keys ``n`` its
-  query sees (for :class:`~ssmax_lite.tasks.RecallStreamTask`, whose queries sit at every depth).
+  query sees (for :class:`~ssmax_lite.lab.tasks.RecallStreamTask`, whose queries sit at every depth).
 * :func:`needle_attention` — the attention weight that each query puts on its needle, per layer
   and head, against the number of keys ``n`` the query sees: claim (d), attention fading measured
   inside a network.
 * :func:`attention_map` — the attention matrix of one sequence, one layer and head.
 * :func:`learned_scales` — the learned ``s`` (or constant ``c``) per layer and head.
 * :func:`loss_by_position` and :func:`loss_by_bins` — a language model's loss at every position of real
-  text (:class:`~ssmax_lite.tasks.ByteTextTask`), or averaged over bins of positions: the paper's Fig. 5.
+  text (:class:`~ssmax_lite.lab.tasks.ByteTextTask`), or averaged over bins of positions: the paper's Fig. 5.
 
 All evaluation data comes from its own generator (``seed``), so every model of a comparison sees
 the same sequences. For RoPE models, ``rope_theta`` evaluates with another base θ (the paper raises
@@ -107,9 +107,9 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
                        rope_theta_value: float | None = None) -> LengthEval:
     r"""Accuracy and loss at the answer positions for sequences of ``round(m · train_len)`` tokens.
 
-    ``model`` is a :class:`~ssmax_lite.model.TinyTransformer` or any module that maps tokens
+    ``model`` is a :class:`~ssmax_lite.lab.model.TinyTransformer` or any module that maps tokens
     ``(B, T)`` to logits ``(B, T, V)`` and has ``config.vocab_size`` (with ``rope_theta_value=None``),
-    e.g. a Hugging Face model wrapped by :class:`ssmax_lite.hf_task.TokensToLogits`.
+    e.g. a Hugging Face model wrapped by :class:`ssmax_lite.lab.hf_task.TokensToLogits`.
     ``accuracy = mean over answers of [argmax_v p(v | prefix) = needle]``; ``loss`` is the mean
     :math:`-\log p(\text{needle} \mid \text{prefix})`. Each length uses ``n_sequences`` sequences
     drawn at once from ``np.random.default_rng([seed, length])``, then run
@@ -205,8 +205,8 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, eval_mult=(1
     The sequences are those of :func:`accuracy_by_length` (same ``seed``), so ``overall`` and ``loss``
     equal its accuracy and loss (the loss up to the order of a float sum). For a query at position ``t``,
     ``n = t + 1``; ``edges`` default to :func:`depth_edges` (``0, L/2, L, 2L, 4L, …``). Meant for
-    :class:`~ssmax_lite.tasks.RecallStreamTask` (queries at every depth); with a
-    :class:`~ssmax_lite.tasks.LookupTask` every answer falls in the last bin of its length.
+    :class:`~ssmax_lite.lab.tasks.RecallStreamTask` (queries at every depth); with a
+    :class:`~ssmax_lite.lab.tasks.LookupTask` every answer falls in the last bin of its length.
     """
     _check_eval_args(model, task, train_len, eval_mult, n_sequences, batch_size)
     edges = depth_edges(train_len, eval_mult) if edges is None else tuple(float(e) for e in edges)

@@ -6,7 +6,7 @@ The SSMax paper's configurations (e) and (f) start from a softmax model:
 * (f) "switched to SSMax during the final phase of pretraining".
 
 :func:`switch_attention` does the replacement in every
-:class:`~ssmax_lite.layers.CausalSelfAttention` of a model, keeping all trained weights. With
+:class:`~ssmax_lite.lab.layers.CausalSelfAttention` of a model, keeping all trained weights. With
 the default :math:`s = 1/\log L_{\text{train}}`,
 
 .. math::
@@ -55,10 +55,10 @@ def switch_attention(model: nn.Module, attention: str = "ssmax", *, s_init: floa
     """Replace the attention of every layer of ``model`` by ``attention``, in place, and return ``model``.
 
     Args:
-        model: a trained model (e.g. a :class:`~ssmax_lite.model.TinyTransformer`).
-        attention: a kind of :data:`ssmax_lite.layers.ATTENTION_KINDS`, default ``"ssmax"``.
+        model: a trained model (e.g. a :class:`~ssmax_lite.lab.model.TinyTransformer`).
+        attention: a kind of :data:`ssmax_lite.lab.layers.ATTENTION_KINDS`, default ``"ssmax"``.
         s_init: the new ``s``; default ``1/log(train_len)`` so that ``s·log L_train = 1``.
-        bias_init, scaling_params: as in :class:`~ssmax_lite.layers.CausalSelfAttention`.
+        bias_init, scaling_params: as in :class:`~ssmax_lite.lab.layers.CausalSelfAttention`.
 
     A model with a frozen ``config`` dataclass that has an ``attention`` field (``TinyTransformer``)
     gets a copy of it with the new kind, so that e.g. ``model.length_scales()`` follows the switch.
@@ -81,7 +81,7 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
               warmup: int | None = None, data_seed: int = 1, progress: bool = False) -> TrainResult:
     r"""Continue training ``model`` (all its parameters) on ``config``'s task for ``steps`` steps.
 
-    The recipe is :mod:`ssmax_lite.train`'s: the answer-position cross-entropy, AdamW with
+    The recipe is :mod:`ssmax_lite.lab.train`'s: the answer-position cross-entropy, AdamW with
     β = (0.9, 0.95), weight decay ``config.weight_decay`` on matrices only, gradient clipping
     ``config.grad_clip``, a linear warm-up over ``warmup`` steps (default ``steps // 10``) and a
     cosine decay from ``lr`` (default ``config.lr``) to ``0.1·lr``; a fresh optimizer, so its
@@ -90,7 +90,7 @@ def fine_tune(model: nn.Module, config: TrainConfig, steps: int, *, lr: float | 
     device, on the CPU deterministic for a seed.
 
     Returns:
-        a :class:`~ssmax_lite.train.TrainResult` whose ``model`` is ``model`` (in eval mode).
+        a :class:`~ssmax_lite.lab.train.TrainResult` whose ``model`` is ``model`` (in eval mode).
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -134,17 +134,17 @@ def switch_during_training(config: TrainConfig, switch_at: int, attention: str =
                            lr: float | None = None, warmup: int = 10, cache_dir=None) -> TrainResult:
     r"""The paper's configuration (f): train ``config`` with softmax, switch to ``attention``, train on.
 
-    Phase one is :func:`~ssmax_lite.train.train` of ``config`` with ``attention="softmax"`` and
+    Phase one is :func:`~ssmax_lite.lab.train.train` of ``config`` with ``attention="softmax"`` and
     ``steps=switch_at`` (a complete run with its own warm-up and cosine decay; cached in ``cache_dir``).
     The model is then switched with :func:`switch_attention` (:math:`s = 1/\log L`) and trained for the
     remaining ``config.steps - switch_at`` steps by :func:`fine_tune` at ``lr`` (default ``config.lr / 3``)
     with ``warmup`` warm-up steps; its batches are drawn from a stream other than phase one's. The total
     number of steps equals ``config.steps``. The paper gives neither the switch step nor the schedule after it.
-    With ``cache_dir`` the finished model is cached too (keyed like :func:`~ssmax_lite.train.train`'s, plus
+    With ``cache_dir`` the finished model is cached too (keyed like :func:`~ssmax_lite.lab.train.train`'s, plus
     ``switch_at``, ``attention``, ``lr``, ``warmup`` and this module's source), so chapters 3b and 5 share it.
 
     Returns:
-        the fine-tune's :class:`~ssmax_lite.train.TrainResult` (its ``losses`` are phase two's).
+        the fine-tune's :class:`~ssmax_lite.lab.train.TrainResult` (its ``losses`` are phase two's).
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
