@@ -58,7 +58,12 @@ def test_policy_cuda_without_bf16_is_fp16(bf16_support):
     assert isinstance(make_grad_scaler("cuda", "fp16"), torch.amp.GradScaler)
 
 
-@pytest.mark.parametrize("device", ["meta", "tpu", 3.5, None])
+def test_meta_device_counts_as_a_cpu():
+    # the tests run model-facing code on "meta" to check where tensors are built (tests/test_meta_device.py)
+    assert precision_for("meta") == "fp32"
+
+
+@pytest.mark.parametrize("device", ["mps", "tpu", 3.5, None])
 def test_policy_rejects_other_devices(device):
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
         precision_for(device)

@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from .layers import CausalSelfAttention
-from .train import (LossLog, TrainConfig, TrainResult, _load, _save, cache_key, default_device, learning_rate,
-                    make_grad_scaler, make_optimizer, precision_for, train, train_step)
+from .train import (LossLog, TrainConfig, TrainResult, _load, _save, cache_key, code_fingerprint, default_device,
+                    learning_rate, make_grad_scaler, make_optimizer, precision_for, train, train_step)
 
 __all__ = ["attention_modules", "fine_tune", "switch_attention", "switch_during_training"]
 
@@ -141,7 +141,7 @@ def switch_during_training(config: TrainConfig, switch_at: int, attention: str =
     with ``warmup`` warm-up steps; its batches are drawn from a stream other than phase one's. The total
     number of steps equals ``config.steps``. The paper gives neither the switch step nor the schedule after it.
     With ``cache_dir`` the finished model is cached too (keyed like :func:`~ssmax_lite.lab.train.train`'s, plus
-    ``switch_at``, ``attention``, ``lr``, ``warmup`` and this module's source), so chapters 3b and 5 share it.
+    ``switch_at``, ``attention``, ``lr``, ``warmup`` and this module's code), so chapters 3b and 5 share it.
 
     Returns:
         the fine-tune's :class:`~ssmax_lite.lab.train.TrainResult` (its ``losses`` are phase two's).
@@ -156,7 +156,7 @@ def switch_during_training(config: TrainConfig, switch_at: int, attention: str =
         device = default_device()
         digest = hashlib.sha256(cache_key(config.with_(attention=attention), device).encode())
         digest.update(f"switch_during_training {switch_at} {attention} {lr!r} {warmup}".encode())
-        digest.update(inspect.getsource(sys.modules[__name__]).encode())
+        digest.update(code_fingerprint(inspect.getsource(sys.modules[__name__])).encode())
         cache_file = Path(cache_dir) / f"{digest.hexdigest()[:16]}.pt"
         if cache_file.exists():
             return dataclasses.replace(_load(cache_file, config.with_(attention=attention), device), config=config)

@@ -117,15 +117,31 @@ def accuracy_by_length(model: TinyTransformer, task: LookupTask, train_len: int,
     """
     _check_eval_args(model, task, train_len, eval_mult, n_sequences, batch_size, any_lm=True)
     lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in eval_mult)
-    correct, total, loss_sum = np.zeros(len(lengths)), np.zeros(len(lengths)), np.zeros(len(lengths))
-    for i, batch, logits in _logits_by_length(model, task, lengths, n_sequences=n_sequences, batch_size=batch_size,
-                                              seed=seed, rope_theta_value=rope_theta_value):
-        answer = batch.targets != IGNORE
-        picked, target = logits[answer].float(), batch.targets[answer]
-        correct[i] += int((picked.argmax(-1) == target).sum())
-        loss_sum[i] += float(F.cross_entropy(picked, target, reduction="sum"))
-        total[i] += int(answer.sum())
+    correct, total, loss_sum = (t.cpu().numpy() for t in _length_tallies(
+        model, task, lengths, n_sequences=n_sequences, batch_size=batch_size, seed=seed,
+        rope_theta_value=rope_theta_value))
     return LengthEval(tuple(eval_mult), lengths, correct / total, loss_sum / total, n_sequences * task.n_needles)
+
+
+def _length_tallies(model, task, lengths, **sampling) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The compute half of :func:`accuracy_by_length`: right answers, answers and the summed answer loss
+    per length, float64 tensors on the model's device (read back once, at the end)."""
+    device = next(model.parameters()).device
+    correct, total, loss_sum = (torch.zeros(len(lengths), dtype=torch.float64, device=device) for _ in range(3))
+    for i, batch, logits in _logits_by_length(model, task, lengths, **sampling):
+        picked, target = _at_answers(batch, logits)
+        correct[i] += (picked.argmax(-1) == target).sum()
+        loss_sum[i] += F.cross_entropy(picked, target, reduction="sum").double()
+        total[i] += target.numel()
+    return correct, total, loss_sum
+
+
+def _at_answers(batch: LookupBatch, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits (float32) and targets at the answer positions, flattened row by row in order of position:
+    ``logits[batch.targets != IGNORE]`` without a boolean mask, whose size only the data knows."""
+    positions = batch.query_positions.sort(dim=-1).values
+    rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
+    return logits[rows, positions].flatten(0, 1).float(), batch.targets[rows, positions].flatten()
 
 
 def _logits_by_length(model, task, lengths, *, n_sequences: int, batch_size: int, seed: int,
@@ -213,27 +229,38 @@ def accuracy_by_depth(model: TinyTransformer, task, train_len: int, eval_mult=(1
     if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
         raise ValueError(f"edges must be at least two increasing numbers, got {edges!r}")
     lengths = tuple(max(task.min_length(), int(round(m * train_len))) for m in eval_mult)
-    n_bins = len(edges) - 1
-    correct = np.zeros((len(lengths), n_bins))
-    count = np.zeros((len(lengths), n_bins), dtype=np.int64)
-    hits, total, loss_sum = np.zeros(len(lengths)), np.zeros(len(lengths)), np.zeros(len(lengths))
-    for i, batch, logits in _logits_by_length(model, task, lengths, n_sequences=n_sequences, batch_size=batch_size,
-                                              seed=seed, rope_theta_value=rope_theta_value):
-        rows = torch.arange(batch.tokens.shape[0], device=logits.device)[:, None]
-        picked = logits[rows, batch.query_positions].float()            # (B, N, vocab)
-        target = batch.targets[rows, batch.query_positions]
-        right = (picked.argmax(-1) == target).flatten().cpu()
-        loss_sum[i] += float(F.cross_entropy(picked.flatten(0, 1), target.flatten(), reduction="sum"))
-        keys_seen = (batch.query_positions + 1).flatten().cpu().numpy()
-        which = np.searchsorted(edges, keys_seen, side="left") - 1   # edges[j] < n <= edges[j+1]
-        inside = (which >= 0) & (which < n_bins)
-        np.add.at(correct[i], which[inside], right.numpy()[inside])
-        np.add.at(count[i], which[inside], 1)
-        hits[i] += int(right.sum())
-        total[i] += right.numel()
+    correct, count, hits, total, loss_sum = (t.cpu().numpy() for t in _depth_tallies(
+        model, task, lengths, edges, n_sequences=n_sequences, batch_size=batch_size, seed=seed,
+        rope_theta_value=rope_theta_value))
+    count = count.astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(count > 0, correct / np.maximum(count, 1), np.nan)
     return DepthEval(tuple(eval_mult), lengths, edges, accuracy, count, hits / total, loss_sum / total)
+
+
+def _depth_tallies(model, task, lengths, edges, **sampling) -> tuple[torch.Tensor, ...]:
+    """The compute half of :func:`accuracy_by_depth`, float64 tensors on the model's device: right answers
+    and answers per (length, bin), then right answers, answers and summed loss per length."""
+    device = next(model.parameters()).device
+    n_bins = len(edges) - 1
+    correct, count = (torch.zeros(len(lengths), n_bins, dtype=torch.float64, device=device) for _ in range(2))
+    hits, total, loss_sum = (torch.zeros(len(lengths), dtype=torch.float64, device=device) for _ in range(3))
+    bounds = torch.tensor(edges, dtype=torch.float64, device=device)
+    for i, batch, logits in _logits_by_length(model, task, lengths, **sampling):
+        rows = torch.arange(batch.tokens.shape[0], device=logits.device)[:, None]
+        picked = logits[rows, batch.query_positions].float()            # (B, N, vocab)
+        target = batch.targets[rows, batch.query_positions]
+        right = (picked.argmax(-1) == target).flatten().double()
+        loss_sum[i] += F.cross_entropy(picked.flatten(0, 1), target.flatten(), reduction="sum").double()
+        keys_seen = (batch.query_positions + 1).flatten().double()
+        which = torch.bucketize(keys_seen, bounds) - 1                   # edges[j] < n <= edges[j+1]
+        inside = ((which >= 0) & (which < n_bins)).double()
+        which = which.clamp(0, n_bins - 1)
+        correct[i].scatter_add_(0, which, right * inside)
+        count[i].scatter_add_(0, which, inside)
+        hits[i] += right.sum()
+        total[i] += right.numel()
+    return correct, count, hits, total, loss_sum
 
 
 @torch.no_grad()
@@ -255,8 +282,15 @@ def needle_attention(model: TinyTransformer, task: LookupTask, lengths, *, n_seq
         raise ValueError(f"heads must be 'each' or 'max', got {heads!r}")
     lengths = [int(n) for n in lengths]
     _check_eval_args(model, task, max(task.min_length(), min(lengths)), [1], n_sequences, batch_size)
+    return _needle_weights(model, task, lengths, n_sequences=n_sequences, batch_size=batch_size, seed=seed,
+                           heads=heads, rope_theta_value=rope_theta_value).cpu().numpy()
+
+
+def _needle_weights(model, task, lengths, *, n_sequences, batch_size, seed, heads, rope_theta_value):
+    """The compute half of :func:`needle_attention`: a float64 tensor on the model's device."""
     device = next(model.parameters()).device
-    out = np.zeros((len(lengths), model.config.n_layers) + ((model.config.n_heads,) if heads == "each" else ()))
+    out = torch.zeros((len(lengths), model.config.n_layers) + ((model.config.n_heads,) if heads == "each" else ()),
+                      dtype=torch.float64, device=device)
     with rope_theta(model, rope_theta_value):
         for i, length in enumerate(lengths):
             everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
@@ -269,7 +303,7 @@ def needle_attention(model: TinyTransformer, task: LookupTask, lengths, *, n_seq
                     on_needle = weights[rows, :, batch.query_positions, batch.needle_positions]  # (B,N,H)
                     if heads == "max":
                         on_needle = on_needle.max(dim=-1).values
-                    out[i, layer] += on_needle.float().sum(dim=(0, 1)).cpu().numpy()
+                    out[i, layer] += on_needle.float().sum(dim=(0, 1)).double()
                     del weights
                     x = block(x, rope=model.rope)
             out[i] /= n_sequences * task.n_needles
@@ -308,20 +342,27 @@ def loss_by_position(model: TinyTransformer, task: ByteTextTask, length: int, *,
     if not isinstance(task, ByteTextTask):
         raise ValueError(f"task must be a ByteTextTask (every position has a target), got {type(task).__name__}")
     _check_eval_args(model, task, length, [1], n_sequences, batch_size)
+    return (_position_loss_sums(model, task, length, n_sequences=n_sequences, batch_size=batch_size, seed=seed,
+                                rope_theta_value=rope_theta_value) / n_sequences).cpu().numpy()
+
+
+def _position_loss_sums(model, task, length, *, n_sequences, batch_size, seed, rope_theta_value) -> torch.Tensor:
+    """The compute half of :func:`loss_by_position`: the loss at each position summed over the windows,
+    a float64 tensor on the model's device."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     everything = task.sample(n_sequences, length, np.random.default_rng([seed, length]))
-    total = torch.zeros(length, dtype=torch.float64)
+    total = torch.zeros(length, dtype=torch.float64, device=device)
     with rope_theta(model, rope_theta_value):
         for start in range(0, n_sequences, batch_size):
             batch = _rows(everything, start, batch_size).to(device)
             with _autocast(device):
                 logits = model(batch.tokens)
             loss = F.cross_entropy(logits.float().transpose(1, 2), batch.targets, reduction="none")
-            total += loss.sum(0).double().cpu()
+            total += loss.sum(0).double()
     model.train(was_training)
-    return (total / n_sequences).numpy()
+    return total
 
 
 def position_edges(train_len: int, max_mult) -> np.ndarray:

@@ -101,13 +101,15 @@ def extend_learned_pn(model, fit: Fit, up_to: int):
     import torch
     from torch import nn
 
-    current = learned_pn(model)
-    if isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < current.size:
-        raise ValueError(f"up_to must be an int >= L = {current.size}, got {up_to!r}")
-    extended = np.concatenate([current, fit(np.arange(current.size + 1, up_to + 1))])
+    current = model.blocks[0].attn.pn if getattr(model.blocks[0].attn, "pn", None) is not None else None
+    if current is None:
+        raise ValueError(f"model must use attention='learned-pn', got {model.config.attention!r}")
+    length = current.shape[0]
+    if isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < length:
+        raise ValueError(f"up_to must be an int >= L = {length}, got {up_to!r}")
+    continued = torch.as_tensor(fit(np.arange(length + 1, up_to + 1)), dtype=current.dtype, device=current.device)
     twin = copy.deepcopy(model)
-    device = twin.blocks[0].attn.pn.device
-    shared = nn.Parameter(torch.tensor(extended, dtype=torch.float32, device=device))
+    shared = nn.Parameter(torch.cat([current.detach(), continued]))  # on the model's device
     for block in twin.blocks:
         block.attn.pn = shared
     return twin

@@ -247,18 +247,19 @@ def precision_for(device) -> str:
     (``torch.cuda.is_bf16_supported(including_emulation=False)``): it runs, but slower than fp16.
     """
     kind = _device_type(device)
-    if kind == "cpu":
+    if kind != "cuda":
         return "fp32"
     return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
 
 
 def _device_type(device) -> str:
-    """``"cpu"`` or ``"cuda"`` for a device name or ``torch.device``; a ValueError for anything else."""
+    """``"cpu"``, ``"cuda"`` or ``"meta"`` for a device name or ``torch.device``; a ValueError for anything else.
+    (``meta``, tensors without values that the tests use to check where tensors are built, counts as a CPU.)"""
     try:
         kind = torch.device(device).type
     except (RuntimeError, TypeError):
         kind = None
-    if kind not in ("cpu", "cuda"):
+    if kind not in ("cpu", "cuda", "meta"):
         raise ValueError(f"device must be 'cpu' or 'cuda' (or a torch.device of either), got {device!r}")
     return kind
 
