@@ -60,7 +60,7 @@ def test_accuracy_and_loss_figure_draws_mean_and_band_per_method():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ssmax_lite.lab.compare import plot_accuracy_and_loss
+    from ssmax_lite.lab.plotting import plot_accuracy_and_loss
 
     results = [_result("softmax", [[1.0, 0.5], [0.5, 0.25]], loss=[[0.1, 0.2], [0.3, 0.4]]),
                _result("ssmax", [[1.0, 1.0], [1.0, 1.0]], loss=[[0.1, 0.1], [0.1, 0.1]])]

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from ssmax_lite.lab.evaluate import accuracy_by_length, needle_attention, rope_theta
-from ssmax_lite.lab.experiments import (format_length_table, main, moving_average, plot_band, result_at, summarize,
-                                    train_loss_at)
+from ssmax_lite.lab.experiments import format_length_table, main, moving_average, result_at, summarize, train_loss_at
 from ssmax_lite.lab.tasks import LookupTask
 from ssmax_lite.lab.train import preset, train
 
@@ -207,7 +206,7 @@ def test_moving_average_and_train_loss_plot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ssmax_lite.lab.experiments import moving_average, plot_train_loss
+    from ssmax_lite.lab.plotting import plot_train_loss
 
     assert np.allclose(moving_average([1, 2, 3, 4], 2), [1.5, 2.5, 3.5])
     with pytest.raises(ValueError, match=r"width must be an int in \[1, 4\]"):
@@ -257,6 +256,8 @@ def test_plot_band_draws_the_mean_and_the_seed_range():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ssmax_lite.lab.plotting import plot_band
     fig, ax = plt.subplots()
     line = plot_band(ax, [1, 2, 3], [[0.0, 1.0, 2.0], [2.0, 3.0, 4.0]], "--", color="red", label="x")
     np.testing.assert_allclose(line.get_ydata(), [1.0, 2.0, 3.0])

@@ -121,9 +121,9 @@ def _query_multiplier(query, key, value, attn_mask, is_causal, scale, s, bias):
     multiplier = 0.0 if s is None else _per_head(s, "s", heads) * log_n
     if bias is not None:
         multiplier = multiplier + _per_head(bias, "bias", heads)
-    if not isinstance(multiplier, torch.Tensor):  # s=None with a number for bias
-        return multiplier
-    return multiplier.to(query.dtype)
+    if isinstance(multiplier, torch.Tensor) and multiplier.dtype != query.dtype:
+        multiplier = multiplier.to(query.dtype)
+    return multiplier  # a number only for s=None with a number for bias
 
 
 def _check_call(query, key, value, attn_mask, is_causal, scale) -> None:
@@ -173,12 +173,13 @@ def _per_head(value, name: str, heads: int | None):
     """A finite number as it is; a tensor of shape () as it is, of shape (H,) as (H, 1, 1) to meet the
     query's head axis (``heads`` is ``None`` for a query without one)."""
     if isinstance(value, torch.Tensor):
-        if value.dim() == 0:
-            return value
-        if value.dim() == 1 and heads is not None and value.shape[0] in (1, heads):
+        shape = value.shape
+        if len(shape) == 1 and heads is not None and shape[0] in (heads, 1):
             return value.view(-1, 1, 1)
+        if len(shape) == 0:
+            return value
         raise ValueError(f"{name} must be a number or a tensor of shape () or (H,) = ({heads},) for a query "
-                         f"of shape (..., H, L, E), got shape {tuple(value.shape)}")
+                         f"of shape (..., H, L, E), got shape {tuple(shape)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if math.isfinite(value):
             return float(value)

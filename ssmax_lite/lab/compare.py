@@ -7,7 +7,8 @@ seed). This module holds the bookkeeping they share:
 * :class:`MethodResult` — one method's accuracy and answer loss, ``(n_seeds, n_lengths)``;
 * :func:`evaluate_method` — evaluates a list of models (one per seed) into a ``MethodResult``;
 * :func:`format_table` — mean and range over seeds, one row per method, as plain text;
-* :func:`plot_accuracy` — mean over seeds with the min–max band, one line per method.
+
+and :func:`ssmax_lite.lab.plotting.plot_accuracy` draws them: mean over seeds with the min–max band.
 
 The spread shown is the range (min to max) over seeds, not a confidence interval: with three
 seeds it is the honest summary.
@@ -20,9 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .evaluate import accuracy_by_length
-from .experiments import plot_band
 
-__all__ = ["MethodResult", "evaluate_method", "format_table", "plot_accuracy", "plot_accuracy_and_loss"]
+__all__ = ["MethodResult", "evaluate_method", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -89,35 +89,3 @@ def format_table(results, metric: str = "accuracy", digits: int = 3) -> str:
                  for v in values.T]
         rows.append(f"{r.name:<{width}}" + "".join(f"{c:>{cell}}" for c in cells))
     return "\n".join(rows)
-
-
-def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None = None, styles=None):
-    """Mean over seeds against length (log axis), with the min–max band (:func:`~ssmax_lite.lab.experiments.plot_band`);
-    a dotted vertical line at ``train_len``, labelled "training length L"."""
-    styles = styles or {}
-    for r in results:
-        plot_band(ax, r.lengths, r._metric(metric), label=r.name, **{"marker": "o", "ms": 4, **styles.get(r.name, {})})
-    if train_len is not None:
-        ax.axvline(train_len, color="k", lw=0.8, ls=":", label="training length L")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("sequence length")
-    ax.set_ylabel(metric if metric == "accuracy" else "answer loss (nats)")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_accuracy_and_loss(results, train_len: int | None = None, styles=None, figsize=(10, 3.8)):
-    """The chapters' two-panel figure: accuracy (left) and answer loss on a log axis (right) against
-    length, mean over seeds with the min–max band. Returns the figure."""
-    import matplotlib.pyplot as plt
-
-    results = list(results)
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
-    plot_accuracy(ax_acc, results, "accuracy", train_len=train_len, styles=styles)
-    plot_accuracy(ax_loss, results, "loss", train_len=train_len, styles=styles)
-    ax_loss.set_yscale("log")
-    n_seeds = results[0]._metric("accuracy").shape[0] if results else 0
-    ax_acc.set_title(f"accuracy (mean, band = min–max of {n_seeds} seeds)", fontsize=10)
-    ax_loss.set_title("answer loss", fontsize=10)
-    ax_acc.legend(fontsize=7.5, loc="lower left")
-    return fig

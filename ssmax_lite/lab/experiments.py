@@ -37,10 +37,9 @@ from .model import POSITION_ENCODINGS
 from .tasks import ByteTextTask, RecallStreamTask
 from .train import PRESETS, TrainResult, default_cache_dir, preset, train
 
-__all__ = ["HAYSTACK_RUNS", "KIND_COLORS", "STREAM_TASKS", "TASK_NAMES", "TEXT_RUNS", "evaluate_models",
+__all__ = ["HAYSTACK_RUNS", "STREAM_TASKS", "TASK_NAMES", "TEXT_RUNS", "evaluate_models",
            "evaluate_text_models", "format_depth_table", "format_length_table", "format_position_table",
-           "length_experiment", "main", "moving_average", "plot_band", "plot_by_depth", "plot_by_length",
-           "plot_loss_by_position", "plot_train_loss", "result_at", "summarize", "train_loss_at"]
+           "length_experiment", "main", "moving_average", "result_at", "summarize", "train_loss_at"]
 
 TASK_NAMES = ("lookup", "stream", "haystack", "text")
 """``lookup``: the preset's own task (queries at the end); ``stream``: :data:`STREAM_TASKS` of the preset;
@@ -390,98 +389,12 @@ def main(argv=None) -> int:
     return 0
 
 
-KIND_COLORS = {"softmax": "tab:blue", "ssmax": "tab:orange", "constant": "tab:green", "ssmax-fixed": "tab:red",
-               "ssmax-bias": "tab:purple", "chiang-log-n": "tab:brown", "su-log-base": "tab:pink",
-               "qwen-logn": "tab:cyan", "llama4-temperature": "tab:olive", "yarn": "tab:gray"}
-"""One colour per attention kind, shared by the chapters' figures."""
-
-
-def plot_band(ax, x, per_seed, style: str | None = None, **line_kwargs):
-    """Draw the mean over seeds of ``per_seed`` (shape ``(seeds, len(x))``) against ``x`` as a line, with a
-    band from the lowest to the highest seed in the line's colour; returns the line. ``style`` is a
-    matplotlib format string (``"--"``); ``line_kwargs`` go to ``ax.plot`` (``color``, ``label``, ``marker``, …)."""
-    per_seed = np.asarray(per_seed, dtype=np.float64)
-    if per_seed.ndim != 2 or per_seed.shape[1] != len(x):
-        raise ValueError(f"per_seed must have shape (seeds, {len(x)}) for {len(x)} x values, got {per_seed.shape}")
-    line, = ax.plot(x, per_seed.mean(axis=0), *([style] if style else []), **line_kwargs)
-    ax.fill_between(x, per_seed.min(axis=0), per_seed.max(axis=0), color=line.get_color(), alpha=0.15, lw=0)
-    return line
-
-
-def _per_seed(cells) -> np.ndarray:
-    """``(seeds, len(cells))`` from a row of :func:`summarize` cells."""
-    return np.array([c["per_seed"] for c in cells]).T
-
-
-def plot_by_length(ax, summary: dict, metric: str = "accuracy", evaluation: str = "plain", *, style: str = "-",
-                   suffix: str = "") -> None:
-    """Draw ``metric`` against evaluation length for every kind of ``summary`` (from
-    :func:`length_experiment`): the mean over seeds, a band from the worst to the best seed, and a
-    dotted vertical line at the training length L (labelled)."""
-    mults = summary["eval_mult"]
-    for kind, result in summary["results"].items():
-        plot_band(ax, mults, _per_seed(result["evaluations"][evaluation][metric]), style, marker="o",
-                  color=KIND_COLORS.get(kind), label=kind + suffix)
-    ax.axvline(1, color="gray", linestyle=":", linewidth=1, label="training length L")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(mults, [f"{m:g}×" for m in mults])
-    ax.set_xlabel(f"sequence length / L (L = {summary['train_len']})")
-    ax.set_ylabel(metric)
-
-
 def moving_average(values, width: int = 20) -> np.ndarray:
     """The mean of each window of ``width`` consecutive values (``len(values) - width + 1`` of them)."""
     values = np.asarray(values, dtype=np.float64)
     if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= len(values):
         raise ValueError(f"width must be an int in [1, {len(values)}] (the number of values), got {width!r}")
     return np.convolve(values, np.ones(width) / width, mode="valid")
-
-
-def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None, loss_name: str = "answer loss") -> None:
-    """Draw the training loss against the step for every kind of ``summary`` (or ``kinds``), each seed's
-    curve smoothed by :func:`moving_average` over ``width`` steps: the mean over seeds and a band from the
-    lowest to the highest seed, on a log axis. A window's value is drawn at its last step. ``loss_name``
-    names the loss on the y axis ("next-byte loss" for a language model)."""
-    for kind in kinds or summary["results"]:
-        curves = np.array([moving_average(c, width) for c in summary["results"][kind]["train_loss"]])
-        plot_band(ax, np.arange(curves.shape[1]) + width, curves, color=KIND_COLORS.get(kind), label=kind)
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel(f"{loss_name} (nats, mean of {width} steps)")
-
-
-def plot_loss_by_position(ax, summary: dict, evaluation: str = "plain", *, style: str = "-",
-                          suffix: str = "", mark_train_len: bool = True) -> None:
-    """Draw the test loss against the number of tokens seen, n, for every kind of ``summary``
-    (:func:`length_experiment` with ``task="text"``): the mean over seeds of each position bin at the bin's
-    upper edge, with a band from the lowest to the highest seed; log-scaled x and (``mark_train_len``) a
-    dotted vertical line at n = L (labelled)."""
-    x = np.asarray(summary["position_edges"])[1:]
-    for kind, result in summary["results"].items():
-        plot_band(ax, x, _per_seed(result["evaluations"][evaluation]["loss_by_position"]), style, marker="o",
-                  markersize=3, color=KIND_COLORS.get(kind), label=kind + suffix)
-    if mark_train_len:
-        ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L (training length)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("tokens seen, n (each point: the bin that ends there)")
-    ax.set_ylabel("next-byte loss (nats)")
-
-
-def plot_by_depth(ax, summary: dict, mult, *, style: str = "-") -> None:
-    """Draw accuracy against the number of keys a query sees, for the evaluation length ``mult·L`` of
-    ``summary`` (``task="stream"`` or ``"haystack"``): the mean over seeds at each depth bin's upper
-    edge, with the worst-to-best-seed band; a dotted vertical line at n = L."""
-    i = list(summary["eval_mult"]).index(mult)
-    edges = np.asarray(summary["depth_edges"], dtype=np.float64)
-    for kind, result in summary["results"].items():
-        row = result["depth"]["accuracy"][i]
-        keep = [j for j, c in enumerate(row) if not np.isnan(c["mean"])]
-        plot_band(ax, edges[1:][keep], _per_seed([row[j] for j in keep]), style, marker="o",
-                  color=KIND_COLORS.get(kind), label=kind)
-    ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(f"keys the query sees, n (bins up to the marked value; sequences of {mult:g}×L)")
-    ax.set_ylabel("accuracy")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CURVES", "Fit", "extend_learned_pn", "fit_curve", "fit_curves", "learned_pn", "plot_learned_pn"]
+__all__ = ["CURVES", "Fit", "extend_learned_pn", "fit_curve", "fit_curves", "learned_pn"]
 
 CURVES = ("log", "power", "linear")
 """The curves :func:`fit_curve` knows, in the order the chapter shows them."""
@@ -113,20 +113,3 @@ def extend_learned_pn(model, fit: Fit, up_to: int):
     for block in twin.blocks:
         block.attn.pn = shared
     return twin
-
-
-def plot_learned_pn(ax, n, curves, fits: dict[str, Fit]) -> None:
-    """Draw each seed's learned ``p_n`` against ``n`` (points; ``curves`` is ``(seeds, len(n))``) and the
-    fitted ``fits`` (lines, with :math:`R^2` in the legend), on a log-scaled n axis."""
-    curves = np.atleast_2d(np.asarray(curves, dtype=np.float64))
-    for i, curve in enumerate(curves):
-        label = f"learned $p_n$ ({len(curves)} seed(s))" if i == 0 else None
-        ax.plot(n, curve, ".", color="0.45", alpha=0.7, markersize=4, label=label)
-    styles = {"log": dict(color="tab:orange", lw=2.5), "power": dict(color="tab:blue", ls="--"),
-              "linear": dict(color="tab:green", ls=":")}
-    dense = np.geomspace(np.min(n), np.max(n), 200)
-    for curve, fit in fits.items():
-        ax.plot(dense, fit(dense), label=f"{fit.formula()}  (R² = {fit.r2:.2f})", **styles.get(curve, {}))
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("n, keys the query attends to")
-    ax.set_ylabel("learned multiplier $p_n$")
