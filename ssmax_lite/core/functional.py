@@ -14,9 +14,9 @@ get probability exactly 0 and do not count towards ``n``. A row whose every
 entry is masked returns zeros, never NaN.
 
 Both functions accept a numpy array (and return one) or a torch tensor (and
-return one of the same dtype and device). Half-precision inputs (float16,
-bfloat16) are computed in float32 and cast back, so logits up to about ±1e4
-stay finite.
+return one of the same dtype and device); a numpy array is computed as a torch
+tensor of its own dtype. Half-precision inputs (float16, bfloat16) are computed in
+float32 and cast back, so logits up to about ±1e4 stay finite.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 
 from ._checks import check_count, check_dim, check_finite, check_no_nan_or_posinf
 
-__all__ = ["softmax", "ssmax", "ssmax_multiplier", "ssmax_multiplier_of_log_n"]
+__all__ = ["softmax", "ssmax", "ssmax_multiplier"]
 
 
 def softmax(x, dim: int = -1):
@@ -38,7 +38,7 @@ def softmax(x, dim: int = -1):
     :math:`m = \max_j x_j` over the unmasked entries. Entries equal to ``-inf``
     are masked (probability 0); a fully masked row gives zeros.
     """
-    return _masked_softmax(x, multiplier=None, dim=dim)
+    return _on_torch(x, lambda t: _masked_softmax(t, None, check_dim(dim, t.ndim)))
 
 
 def ssmax(x, s=1.0, n=None, dim: int = -1, bias=0.0):
@@ -59,82 +59,67 @@ def ssmax(x, s=1.0, n=None, dim: int = -1, bias=0.0):
         The distribution, same type, shape, dtype (and device) as ``x``. With
         ``s·log n + bias = 1`` it equals :func:`softmax`.
     """
-    is_torch = isinstance(x, torch.Tensor)
-    x_arr = x if is_torch else np.asarray(x)
-    dim = check_dim(dim, x_arr.ndim)
     check_finite(s, "s")
     check_finite(bias, "bias")
-    if n is None:
-        n = _count_unmasked(x_arr, dim)  # may be 0 for fully masked rows: those rows are 0
-        n = torch.clamp(n, min=1) if is_torch else np.maximum(n, 1)
-    else:
+    if n is not None:
         check_count(n, "n")
-    # each of n, s, bias gets its own shape check (the error names it) and the reduced axis back,
-    # so that a keepdim-shaped n and a reduced-shaped s cannot broadcast against each other wrongly
-    n, s, bias = (_insert_reduced_axis(value, x_arr, dim, name)
-                  for value, name in ((n, "n"), (s, "s"), (bias, "bias")))
-    multiplier = ssmax_multiplier(n, s=s, bias=bias, like=x_arr)
-    return _masked_softmax(x_arr, multiplier=multiplier, dim=dim)
+
+    def compute(t):
+        axis = check_dim(dim, t.ndim)
+        counts = (~torch.isneginf(t)).sum(dim=axis).clamp(min=1) if n is None else n  # 0 for a fully masked row
+        # each of n, s, bias gets its own shape check (the error names it) and the reduced axis back
+        counts, scale, offset = (_insert_reduced_axis(value, t, axis, name)
+                                 for value, name in ((counts, "n"), (s, "s"), (bias, "bias")))
+        return _masked_softmax(t, ssmax_multiplier(counts, s=scale, bias=offset, like=t), axis)
+
+    return _on_torch(x, compute)
 
 
 def ssmax_multiplier(n, s=1.0, bias=0.0, like=None):
     r"""The factor SSMax multiplies logits by: :math:`s \log n + b` (natural log).
 
-    ``like`` (an array or tensor) decides the return type; a torch result keeps
-    the autograd graph of ``s`` and ``bias``.
+    Returns a torch tensor when ``like`` or any argument is one (on ``like``'s device, in its compute
+    dtype, keeping the autograd graph of ``s`` and ``bias``), else a numpy array.
     """
     if isinstance(like, torch.Tensor) or any(isinstance(v, torch.Tensor) for v in (n, s, bias)):
         dtype = _compute_dtype(like.dtype) if isinstance(like, torch.Tensor) else torch.get_default_dtype()
         device = like.device if isinstance(like, torch.Tensor) else None
-        return ssmax_multiplier_of_log_n(torch.log(torch.as_tensor(n, dtype=dtype, device=device)), s, bias)
-    return ssmax_multiplier_of_log_n(np.log(np.asarray(n, dtype=np.float64)), s, bias)
-
-
-def ssmax_multiplier_of_log_n(log_n, s=1.0, bias=None):
-    r""":math:`s \log n + b` from :math:`\log n`: the one place the SSMax formula is written.
-
-    :func:`ssmax_multiplier`, the attention function and the ``ssmax`` kinds of the
-    registry all call it; the attention paths pass a cached ``log n``. ``bias=None``
-    skips the addition. No checks: the callers check their arguments.
-    """
-    multiplier = s * log_n
-    return multiplier if bias is None else multiplier + bias
+        return s * torch.log(torch.as_tensor(n, dtype=dtype, device=device)) + bias
+    return s * np.log(np.asarray(n, dtype=np.float64)) + bias
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _compute_dtype(dtype):
-    """float16/bfloat16 are computed in float32; float32 and float64 stay as they are."""
-    if isinstance(dtype, torch.dtype):
-        return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-    return np.float32 if dtype == np.float16 else dtype
-
-
-def _count_unmasked(x, dim: int):
-    """Number of entries along ``dim`` that are not ``-inf``, with ``dim`` removed."""
+def _on_torch(x, compute):
+    """``compute`` a tensor; a numpy array (or list) goes in as a tensor of its dtype and comes back as numpy."""
     if isinstance(x, torch.Tensor):
-        return (~torch.isneginf(x)).sum(dim=dim)
-    return np.sum(~np.isneginf(x), axis=dim)
+        if not torch.is_floating_point(x):
+            raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        return compute(x)
+    array = np.asarray(x)
+    array = array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+    return compute(torch.as_tensor(array)).numpy()
 
 
-def _insert_reduced_axis(value, x, dim: int, name: str):
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16/bfloat16 are computed in float32; float32 and float64 stay as they are."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _insert_reduced_axis(value, x: torch.Tensor, dim: int, name: str):
     """Make ``value`` (given with ``dim`` removed, or kept as size 1) broadcast against ``x``."""
     if isinstance(value, Real):
         return value  # a plain number broadcasts as it is
-    if isinstance(x, torch.Tensor) and not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(np.asarray(value), device=x.device)
-    elif not isinstance(x, torch.Tensor):
-        value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    value = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    value = value.to(x.device)
     if value.ndim == 0:
         return value
-    if value.ndim == x.ndim:  # keepdim form
-        if value.shape[dim] != 1:
-            raise ValueError(f"{name} has shape {tuple(value.shape)}: with as many dimensions as x "
-                             f"{tuple(x.shape)} it must have size 1 along dim={dim}")
-        target = tuple(x.shape)
-    else:
-        target = tuple(x.shape[:dim]) + tuple(x.shape[dim + 1:])
+    keepdim = value.ndim == x.ndim
+    if keepdim and value.shape[dim] != 1:
+        raise ValueError(f"{name} has shape {tuple(value.shape)}: with as many dimensions as x "
+                         f"{tuple(x.shape)} it must have size 1 along dim={dim}")
+    target = tuple(x.shape) if keepdim else tuple(x.shape[:dim]) + tuple(x.shape[dim + 1:])
     try:
         fits = tuple(np.broadcast_shapes(tuple(value.shape), target)) == target
     except ValueError:
@@ -142,40 +127,22 @@ def _insert_reduced_axis(value, x, dim: int, name: str):
     if not fits:  # also refuses shapes that would enlarge x's own shape
         raise ValueError(f"{name} has shape {tuple(value.shape)}, which does not broadcast against "
                          f"x's shape {tuple(x.shape)} with dim={dim} removed")
-    if value.ndim == x.ndim:
+    if keepdim:
         return value
-    # left-pad to the reduced rank, then put the reduced axis back at ``dim``
-    shape = (1,) * (len(target) - value.ndim) + tuple(value.shape)
-    shape = shape[:dim] + (1,) + shape[dim:]
-    return value.reshape(shape)
+    shape = (1,) * (len(target) - value.ndim) + tuple(value.shape)  # left-pad, then the reduced axis back
+    return value.reshape(shape[:dim] + (1,) + shape[dim:])
 
 
-def _check_nonempty(x, dim: int) -> None:
+def _masked_softmax(x: torch.Tensor, multiplier, dim: int) -> torch.Tensor:
+    """softmax(multiplier · x) along ``dim``; -inf entries masked; fully masked rows give 0."""
     if x.shape[dim] == 0:
         raise ValueError(f"x has size 0 along dim={dim}: a distribution needs at least one entry")
-
-
-def _masked_softmax(x, multiplier, dim: int, reduced: bool = False):
-    """softmax(multiplier * x) along ``dim``; -inf entries masked; fully masked rows give 0."""
-    if isinstance(x, torch.Tensor):
-        return _masked_softmax_torch(x, multiplier, dim, reduced)
-    return _masked_softmax_numpy(np.asarray(x), multiplier, dim, reduced)
-
-
-def _masked_softmax_torch(x: torch.Tensor, multiplier, dim: int, reduced: bool):
-    if not torch.is_floating_point(x):
-        raise ValueError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    dim = check_dim(dim, x.ndim)
-    _check_nonempty(x, dim)
     check_no_nan_or_posinf(x)
     work = x.to(_compute_dtype(x.dtype))
     masked = torch.isneginf(work)
     safe = torch.where(masked, torch.zeros_like(work), work)  # keeps -inf out of the gradient
     if multiplier is not None:
-        if reduced:
-            multiplier = _insert_reduced_axis(multiplier, work, dim, "n, s or bias")
-        safe = safe * multiplier.to(work.dtype) if isinstance(multiplier, torch.Tensor) \
-            else safe * float(multiplier)
+        safe = safe * (multiplier.to(work.dtype) if isinstance(multiplier, torch.Tensor) else float(multiplier))
     if torch.isinf(safe).any():
         raise ValueError("the scaled logits (s·log n + bias)·x overflow; reduce s, bias or |x|")
     z = torch.where(masked, torch.full_like(safe, float("-inf")), safe)
@@ -183,30 +150,4 @@ def _masked_softmax_torch(x: torch.Tensor, multiplier, dim: int, reduced: bool):
     z_max = torch.where(torch.isfinite(z_max), z_max, torch.zeros_like(z_max))  # fully masked rows
     e = torch.exp(z - z_max)
     total = e.sum(dim=dim, keepdim=True)
-    out = e / torch.where(total > 0, total, torch.ones_like(total))
-    return out.to(x.dtype)
-
-
-def _masked_softmax_numpy(x: np.ndarray, multiplier, dim: int, reduced: bool):
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    dim = check_dim(dim, x.ndim)
-    _check_nonempty(x, dim)
-    check_no_nan_or_posinf(x)
-    work = x.astype(_compute_dtype(x.dtype))
-    masked = np.isneginf(work)
-    safe = np.where(masked, 0.0, work).astype(work.dtype)
-    if multiplier is not None:
-        if reduced:
-            multiplier = _insert_reduced_axis(multiplier, work, dim, "n, s or bias")
-        with np.errstate(over="ignore"):
-            safe = (safe * multiplier).astype(work.dtype)
-    if np.isinf(safe).any():
-        raise ValueError("the scaled logits (s·log n + bias)·x overflow; reduce s, bias or |x|")
-    z = np.where(masked, -np.inf, safe)
-    z_max = np.max(z, axis=dim, keepdims=True)
-    z_max = np.where(np.isfinite(z_max), z_max, 0.0)
-    e = np.exp(z - z_max)
-    total = np.sum(e, axis=dim, keepdims=True)
-    out = e / np.where(total > 0, total, 1.0)
-    return out.astype(x.dtype)
+    return (e / torch.where(total > 0, total, torch.ones_like(total))).to(x.dtype)

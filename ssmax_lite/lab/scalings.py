@@ -54,7 +54,6 @@ import numpy as np
 import torch
 
 from ..core._checks import check_count
-from ..core.functional import ssmax_multiplier_of_log_n
 
 __all__ = [
     "LengthScaling",
@@ -132,7 +131,8 @@ def _softmax(n, log_n, context_len, p):
 
 def _s_log_n(n, log_n, context_len, p):
     """SSMax: s · ln n (+ b)."""
-    return ssmax_multiplier_of_log_n(log_n, p["s"], p.get("bias"))
+    multiplier = p["s"] * log_n
+    return multiplier if p.get("bias") is None else multiplier + p["bias"]
 
 
 def _constant(n, log_n, context_len, p):
