@@ -1,34 +1,22 @@
-r"""SSMax in Hugging Face ``transformers`` models (Llama, Qwen2/3, GPT-NeoX, …), one call away.
+r"""SSMax in Hugging Face ``transformers`` (>= 5.24) models: Llama, Qwen2/3, GPT-NeoX, GPT-2, …
 
-Needs the optional extra ``pip install "ssmax_lite[hf]"``; ``import ssmax_lite`` alone never imports
-``transformers``. Importing this module registers an attention implementation named ``"ssmax"``:
+``pip install "ssmax_lite[hf] @ git+https://github.com/ssmax-book/ssmax-hands-on@main"``. Importing this module
+registers an attention named ``"ssmax"``:
+:math:`o_i = \operatorname{softmax}\big((s_h \log n_i + b_h)\, \text{scale}\cdot q_i K^\top + \text{mask}_i\big) V`,
+:math:`s_h` (and the optional :math:`b_h`) learned per layer and head. It multiplies the query by
+:math:`s_h \log n_i + b_h` and calls ``transformers``' own ``sdpa_attention_forward``: autocast dtypes, dropout
+(it commutes with a per-query factor), grouped-query attention, masks, the ``is_causal`` fast path and sliding
+windows are those of ``"sdpa"``. :math:`n_i`, the keys query :math:`i` may see, comes with no host sync from
+the mask ``"sdpa"`` gets: row :math:`i`'s allowed keys (at least 1); with no mask, :math:`i + 1` in a causal
+layer with several queries, else :math:`L_k`. Packed rows (``position_ids`` restarting at 0) called with a
+cache and no mask get their document mask from a hook of :func:`enable_ssmax` (``transformers`` builds it
+only without a cache), at one host read per call, the cost of ``transformers``' own check.
 
-.. math::
-
-    o_i = \operatorname{softmax}\big((s_h \log n_i + b_h)\; q_i K^\top \cdot \text{scale} + \text{mask}_i\big)\, V,
-
-with :math:`s_h` (and the optional :math:`b_h`) learned per layer and head, and :math:`n_i` the number
-of keys query :math:`i` may attend to. The work is done by
-:func:`ssmax_lite.attention.scaled_dot_product_attention`, which folds :math:`s_h \log n_i + b_h` into
-the query and calls torch's fused SDPA. :math:`n_i` comes from the mask that ``transformers`` builds,
-so it is right in every situation a model meets:
-
-* causal training: :math:`n_i = i + 1`;
-* padded batches (left or right): padding keys are masked, so they never count;
-* ``generate()`` with a KV cache: the new token sees the cache plus itself, :math:`n = \text{cached} + 1`;
-* chunked prefill: a chunk's query :math:`i` sees the cached keys and the chunk's first :math:`i + 1`;
-* packed sequences, marked by ``position_ids`` that restart at 0 or by a 4-D document mask:
-  :math:`n` restarts at each document and no query sees another document. (With ``position_ids``
-  alone, ``transformers`` builds the document mask only when no cache is passed; this module
-  builds it itself when a forward pass without past keys brings no mask, so packing also holds
-  with ``use_cache=True``.)
-
-Usage::
-
-    import ssmax_lite.hf as ssmax_hf
-    model = ssmax_hf.enable_ssmax(model, train_length=2048)   # a trained softmax model: s·log 2048 = 1
-    model.save_pretrained("out")                              # s is in the state dict and config.ssmax
-    model = ssmax_hf.from_pretrained(LlamaForCausalLM, "out") # back, with the same s
+``s`` takes the dtype and device of the model's parameters (float32 for a float32 model under autocast).
+``save_pretrained`` stores it, and in ``config.json`` the settings and ``"attn_implementation": "ssmax"``;
+:func:`from_pretrained` loads them. The plain class (``LlamaForCausalLM.from_pretrained``) drops ``s``: with
+this module imported its first forward call raises and names :func:`from_pretrained`; without it,
+``transformers`` refuses the unknown attention ``"ssmax"``.
 """
 
 from __future__ import annotations
@@ -36,116 +24,110 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import re
+import warnings
 from numbers import Real
 
 import torch
 from torch import nn
 
+INSTALL = 'pip install "ssmax_lite[hf] @ git+https://github.com/ssmax-book/ssmax-hands-on@main"'
 try:
-    from transformers import AttentionInterface, PreTrainedModel
-    from transformers.integrations.sdpa_attention import repeat_kv
-    from transformers.masking_utils import AttentionMaskInterface, find_packed_sequence_indices, sdpa_mask
+    import transformers
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError('ssmax_lite.hf needs transformers: pip install "ssmax_lite[hf]"') from error
+    raise ImportError(f"ssmax_lite.hf needs transformers >= 5.24: {INSTALL}") from error
+if tuple(map(int, re.findall(r"\d+", transformers.__version__)[:2])) < (5, 24):
+    raise ImportError(f"ssmax_lite.hf needs transformers >= 5.24, found {transformers.__version__}: {INSTALL}")
+from transformers import AttentionInterface, AutoConfig, PreTrainedModel  # noqa: E402
+from transformers.integrations.sdpa_attention import sdpa_attention_forward  # noqa: E402
+from transformers.masking_utils import AttentionMaskInterface, find_packed_sequence_indices, sdpa_mask  # noqa: E402
 
-from .attention import attended_key_counts, scaled_dot_product_attention
-
-__all__ = ["NAME", "SSMaxScales", "enable_ssmax", "from_pretrained", "learned_scales",
+__all__ = ["INSTALL", "NAME", "SSMaxScales", "enable_ssmax", "from_pretrained", "learned_scales",
            "record_key_counts", "register", "ssmax_attention_forward"]
-
-NAME = "ssmax"
-"""The attention implementation's name: ``model.set_attn_implementation("ssmax")``."""
-
-CONFIG_KEY = "ssmax"
-"""``model.config.ssmax`` holds the settings (initial s, bias, learned) so that loading can rebuild s."""
+NAME = CONFIG_KEY = "ssmax"  # the attention's name, and the key of the settings in model.config
 
 
 class SSMaxScales(nn.Module):
-    r"""The SSMax parameters of one attention layer: ``s`` of shape ``(H,)`` and optionally ``bias`` ``(H,)``.
+    """``module.ssmax``: ``s`` and optionally ``bias``, one per head (``s_init``, ``bias_init`` at reset)."""
 
-    Attached to each attention module as ``module.ssmax``, so the state dict holds
-    ``….self_attn.ssmax.s``. With ``learn=False`` they are parameters that need no gradient:
-    still saved and loaded, never trained.
-    """
-
-    def __init__(self, n_heads: int, s: float, bias: float | None = None, learn: bool = True):
+    def __init__(self, n_heads: int, s: float, bias: float | None = None, learn: bool = True, *, dtype=None,
+                 device=None):
         super().__init__()
-        self.s = nn.Parameter(torch.full((n_heads,), float(s)), requires_grad=learn)
-        self.bias = None if bias is None else nn.Parameter(torch.full((n_heads,), float(bias)),
-                                                           requires_grad=learn)
+        self.s_init, self.bias_init = float(s), None if bias is None else float(bias)
+        make = functools.partial(torch.empty, n_heads, dtype=dtype, device=device)
+        self.s = nn.Parameter(make(), requires_grad=learn)
+        self.bias = None if bias is None else nn.Parameter(make(), requires_grad=learn)
         self.recorded: list | None = None  # see record_key_counts
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, names=("s", "bias")) -> None:
+        for name in names:
+            if getattr(self, name) is not None:
+                getattr(self, name).fill_(getattr(self, f"{name}_init"))
 
     def extra_repr(self) -> str:
         return f"heads={self.s.numel()}, bias={self.bias is not None}, learn={self.s.requires_grad}"
 
 
-# ------------------------------------------------------------------------------ the attention function
-
-
 def ssmax_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                             attention_mask: torch.Tensor | None, dropout: float = 0.0,
                             scaling: float | None = None, is_causal: bool | None = None, **kwargs):
-    r"""The ``"ssmax"`` attention: ``transformers``' SDPA attention with the query scaled by ``s·log n + b``.
+    r"""The ``"ssmax"`` attention: ``sdpa_attention_forward`` with the query multiplied by ``s·log n + b``.
 
-    Same arguments and result as ``transformers``' ``sdpa_attention_forward``: ``query`` is
-    ``(B, H, L_q, E)``, ``key``/``value`` ``(B, H_kv, L_k, E)``; returns ``((B, L_q, H, E), None)``.
-    A layer without ``module.ssmax`` computes plain softmax attention (the same as ``"sdpa"``).
+    Arguments and result are ``sdpa_attention_forward``'s: ``query`` ``(B, H, L_q, E)``, ``key`` and ``value``
+    ``(B, H_kv, L_k, E)``; returns ``((B, L_q, H, E), None)``. A layer without ``module.ssmax`` is ``"sdpa"``.
     """
-    if dropout:
-        raise ValueError(f"ssmax attention has no attention dropout; set config.attention_dropout = 0.0 "
-                         f"(got dropout={dropout})")
-    for name in ("softcap", "position_bias"):
-        if kwargs.get(name) is not None:
-            raise ValueError(f"ssmax attention does not support {name}; use it only with models that "
-                             f"pass {name}=None")
-    if query.shape[1] != key.shape[1]:  # grouped-query attention: each key head serves several query heads
-        key, value = repeat_kv(key, query.shape[1] // key.shape[1]), repeat_kv(value, query.shape[1] // key.shape[1])
-    l_q, l_k = query.shape[2], key.shape[2]
-    causal = getattr(module, "is_causal", True) if is_causal is None else is_causal
-    mask = _as_sdpa_mask(attention_mask, query.dtype)
-    if mask is None and causal and l_q == l_k > 1:
-        mask = _document_mask(kwargs.get("position_ids"), query.shape[0], l_q)
-    use_is_causal = mask is None and causal and l_q > 1
-    if use_is_causal and l_k > l_q:
-        # transformers' convention (an empty static cache): the keys past L_q are unused slots
-        key, value, l_k = key[:, :, :l_q], value[:, :, :l_q], l_q
     scales = getattr(module, "ssmax", None)
-    s = bias = None
-    if isinstance(scales, SSMaxScales):
-        s, bias = scales.s, scales.bias
+    if scales is None and isinstance(getattr(getattr(module, "config", None), CONFIG_KEY, None), dict):
+        raise ValueError(f"{type(module).__name__} has no SSMax parameters but config.ssmax is set: it was loaded "
+                         f"with the plain class, which drops s. Use ssmax_lite.hf.from_pretrained(Class, path)")
+    if scales is not None and kwargs.get("output_attentions"):
+        raise ValueError("ssmax attention returns no attention weights: pass output_attentions=False")
+    if scales is not None:
+        n = _key_counts(module, query, key, attention_mask, is_causal)
+        s, log_n = scales.s.view(-1, 1, 1), n.log()
+        multiplier = s * log_n if scales.bias is None else torch.addcmul(scales.bias.view(-1, 1, 1), s, log_n)
         if scales.recorded is not None:
-            scales.recorded.append(attended_key_counts(l_q, l_k, attn_mask=mask, is_causal=use_is_causal,
-                                                       device=query.device)[..., -1, 0].flatten().tolist())
-    out = scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=use_is_causal,
-                                       scale=scaling, s=s, bias=bias)
-    return out.transpose(1, 2).contiguous(), None
+            scales.recorded.append(n.expand(query.shape[0], 1, -1, 1)[:, 0, -1, 0].long().tolist())
+        query = query * multiplier.to(query.dtype)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                  is_causal=is_causal, **kwargs)
 
 
-def _as_sdpa_mask(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """A boolean mask as it is; a float mask with ``-inf`` where ``transformers`` wrote its
-    ``finfo(dtype).min`` (so that such keys are not counted in n)."""
-    if mask is None or mask.dtype == torch.bool:
-        return mask
-    mask = mask.to(dtype)
-    return mask.masked_fill(mask <= torch.finfo(dtype).min / 2, float("-inf"))
+def _key_counts(module, query, key, mask, is_causal) -> torch.Tensor:
+    """n_i (float32 or int32), broadcastable to ``(B, H, L_q, 1)``: the keys sdpa lets query i see."""
+    l_q = query.shape[2]
+    if mask is None:
+        if l_q > 1 and (getattr(module, "is_causal", True) if is_causal is None else is_causal):
+            # sdpa's is_causal; with an empty static cache sdpa cuts the slots past L_q
+            return torch.arange(1, l_q + 1, dtype=torch.float32, device=query.device).view(l_q, 1)
+        return torch.full((l_q, 1), key.shape[2], dtype=torch.float32, device=query.device)
+    allowed = mask if mask.dtype == torch.bool else mask > torch.finfo(mask.dtype).min / 2
+    return allowed.view(torch.uint8).sum(-1, keepdim=True, dtype=torch.int32).clamp_(min=1)  # int32: 3x float's speed
 
 
-def _document_mask(position_ids: torch.Tensor | None, batch: int, length: int) -> torch.Tensor | None:
-    """``(B, 1, L, L)`` causal mask within documents when ``position_ids`` restart (packing), else None."""
-    if position_ids is None or position_ids.shape[-1] != length:
+def _document_mask_hook(model: nn.Module, args: tuple, kwargs: dict):
+    """Forward pre-hook: a packed row called with a cache and no mask gets its causal document mask."""
+    position_ids = kwargs.get("position_ids")
+    if (position_ids is None or position_ids.shape[-1] < 2 or len(args) > 1 or kwargs.get("use_cache") is False
+            or any(kwargs.get(name) is not None for name in ("attention_mask", "cache", "past_key_values"))):
         return None
-    documents = find_packed_sequence_indices(position_ids.expand(batch, -1))
+    documents = find_packed_sequence_indices(position_ids)  # None when the positions never restart
     if documents is None:
         return None
-    same = documents[:, :, None] == documents[:, None, :]
-    causal = torch.ones(length, length, dtype=torch.bool, device=same.device).tril()
-    return (same & causal).unsqueeze(1)
+    text = model.config.get_text_config()
+    types = getattr(text, "layer_types", None)
+    if set(types) - {"full_attention"} if types else getattr(text, "sliding_window", None) is not None:
+        raise ValueError("packed rows with a cache need sliding windows in their document mask: call the model "
+                         "with use_cache=False, and transformers builds it")
+    causal = torch.ones(documents.shape[-1], documents.shape[-1], dtype=torch.bool, device=documents.device).tril()
+    return args, {**kwargs, "attention_mask": ((documents[:, :, None] == documents[:, None, :]) & causal)[:, None]}
 
 
 @functools.cache
 def register() -> None:
-    """Register ``"ssmax"`` with ``transformers``: the attention function and, under the same name,
-    its mask builder (``sdpa_mask``; without it padding would not be masked). Done on import."""
+    """Register ``"ssmax"``: the attention, and ``sdpa_mask`` as its mask builder (else no padding mask)."""
     AttentionInterface.register(NAME, ssmax_attention_forward)
     AttentionMaskInterface.register(NAME, sdpa_mask)
 
@@ -153,11 +135,8 @@ def register() -> None:
 register()
 
 
-# ------------------------------------------------------------------------------ switching a model on
-
-
 def enable_ssmax(model: PreTrainedModel, *, s: float | None = None, train_length: int | None = None,
-                 bias: float | None = None, learn: bool = True) -> PreTrainedModel:
+                 bias: float | None = None, learn: bool = True, reset: bool = False) -> PreTrainedModel:
     r"""Turn SSMax on in every attention layer of ``model``, in place, and return ``model``.
 
     Args:
@@ -169,26 +148,39 @@ def enable_ssmax(model: PreTrainedModel, *, s: float | None = None, train_length
             Give exactly one of ``s`` and ``train_length``.
         bias: ``None`` for SSMax as in the paper, or the initial :math:`b` of ``(s·log n + b)``.
         learn: whether ``s`` (and ``b``) are trained (``True``) or stay fixed.
+        reset: SSMax parameters the model has are kept (a trained ``s`` survives a second call, which then only
+            sets ``learn``) unless ``reset=True`` starts them again from ``s`` or ``train_length``.
 
-    The settings go to ``model.config.ssmax`` and the parameters to each attention module's
-    ``ssmax`` submodule, so ``save_pretrained`` stores them and :func:`from_pretrained` loads them.
+    Raises ``ValueError`` for attention that ``"sdpa"`` cannot compute: Gemma 2's ``attn_logit_softcapping``,
+    gpt-oss's ``sinks``.
     """
     if not isinstance(model, PreTrainedModel):
         raise ValueError(f"model must be a transformers PreTrainedModel, got {type(model).__name__}")
-    s_init = _initial_s(s, train_length, bias)
-    if not isinstance(learn, bool):
-        raise ValueError(f"learn must be True (s is trained) or False (s stays fixed), got {learn!r}")
-    if getattr(model.config, "attention_dropout", 0.0):
-        raise ValueError(f"ssmax attention has no attention dropout: config.attention_dropout must be 0.0, "
-                         f"got {model.config.attention_dropout}")
+    if not isinstance(learn, bool) or not isinstance(reset, bool):
+        raise ValueError(f"learn and reset must be True or False, got learn={learn!r}, reset={reset!r}")
     layers = _attention_modules(model)
     can_switch = getattr(type(model), "_can_set_attn_implementation", None)  # transformers' own check
     if can_switch is not None and not can_switch():
         raise ValueError(f"{type(model).__name__} does not dispatch attention through transformers' "
                          f"AttentionInterface, so SSMax cannot be switched on in it")
-    settings = {"s": s_init, "bias": None if bias is None else float(bias), "learn": learn}
-    _attach_scales(model, layers, settings)
+    for what in ("attn_logit_softcapping", "sinks"):
+        if any(getattr(layer, what, None) is not None for layer in layers):
+            raise ValueError(f"{type(model).__name__}'s attention uses {what} (logit soft-capping or attention "
+                             f"sinks), which transformers' sdpa and so ssmax attention do not compute")
+    keep = not reset and all(isinstance(getattr(layer, "ssmax", None), SSMaxScales) for layer in layers)
+    if keep and (s is not None or train_length is not None or bias is not None):
+        warnings.warn("enable_ssmax kept the SSMax parameters the model already has (and their trained values); "
+                      "pass reset=True to start them again from s or train_length", stacklevel=2)
+    old = layers[0].ssmax if keep else None
+    s, bias = (old.s_init, old.bias_init) if keep else (_initial_s(s, train_length, bias), bias)
+    settings = {"s": s, "bias": None if bias is None else float(bias), "learn": learn, "install": INSTALL,
+                "load_with": f"ssmax_lite.hf.from_pretrained({type(model).__name__}, path)"}
+    for layer in layers if keep else ():
+        layer.ssmax.requires_grad_(learn)
+    if not keep:
+        _attach_scales(model, layers, settings)
     setattr(model.config, CONFIG_KEY, settings)
+    model.config.attn_implementation = NAME  # saved in config.json, so that a plain load cannot run softmax
     model.set_attn_implementation(NAME)
     return model
 
@@ -202,44 +194,47 @@ def learned_scales(model: nn.Module) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def record_key_counts(model: nn.Module):
-    """Context manager: record, for the first SSMax layer, the n of each forward call's last query
-    (one list per call, one entry per sequence of the batch). Yields the list of calls."""
-    first = next((m for m in model.modules() if isinstance(m, SSMaxScales)), None)
-    if first is None:
+def record_key_counts(model: nn.Module, layer: int = 0):
+    """Context manager: record, in SSMax layer ``layer`` only (the first by default), the n of each sequence's
+    last query at every forward call. Yields the list of calls, each a list of n, one per sequence. It reads
+    the counts on the host: for looking, not for training."""
+    found = [m for m in model.modules() if isinstance(m, SSMaxScales)]
+    if not found:
         raise ValueError("model has no SSMax layer; call enable_ssmax(model, ...) first")
-    first.recorded = []
+    if isinstance(layer, bool) or not isinstance(layer, int) or not -len(found) <= layer < len(found):
+        raise ValueError(f"layer must be an int in [{-len(found)}, {len(found)}), an SSMax layer, got {layer!r}")
+    found[layer].recorded = []
     try:
-        yield first.recorded
+        yield found[layer].recorded
     finally:
-        first.recorded = None
+        found[layer].recorded = None
 
 
 def from_pretrained(model_class: type, path, **kwargs) -> PreTrainedModel:
     """Load a model saved after :func:`enable_ssmax`, with its ``s``: ``from_pretrained(LlamaForCausalLM, path)``.
 
-    ``model_class`` is a concrete class or an ``AutoModel…`` class; ``kwargs`` go to its
-    ``from_pretrained``. The model is built by a subclass of the same name whose constructor adds
-    the SSMax parameters that ``config.ssmax`` describes, so ``from_pretrained`` fills them from
-    the checkpoint like every other weight. (The plain class would drop them and run softmax.)
-    """
-    from transformers import AutoConfig
-
+    ``model_class``: a concrete or ``AutoModel…`` class; ``kwargs`` go to its ``from_pretrained``. A softmax
+    checkpoint with ``config=`` carrying ``ssmax`` settings starts ``s`` (and ``b``) from them. A subclass that
+    adds the SSMax parameters builds the model, returned as the plain class (so it pickles)."""
     config = kwargs.pop("config", None) or AutoConfig.from_pretrained(path)
-    settings = getattr(config, CONFIG_KEY, None)
-    if not isinstance(settings, dict):
-        raise ValueError(f"the config at {path!r} has no 'ssmax' settings; it was not saved after enable_ssmax")
+    if not isinstance(getattr(config, CONFIG_KEY, None), dict):
+        raise ValueError(f"the config at {path!r} has no 'ssmax' settings; it was not saved after enable_ssmax "
+                         f"(pass config= with them, or call enable_ssmax on the loaded model)")
     mapping = getattr(model_class, "_model_mapping", None)  # an AutoModel class: find the concrete one
     concrete = mapping[type(config)] if mapping is not None else model_class
+    want_info = kwargs.pop("output_loading_info", False)
     kwargs.setdefault("attn_implementation", NAME)
-    return _with_scales(concrete).from_pretrained(path, config=config, **kwargs)
+    model, info = _with_scales(concrete).from_pretrained(path, config=config, output_loading_info=True, **kwargs)
+    model.__class__ = concrete
+    for name, scales in model.named_modules():  # parameters missing from the checkpoint start as enable_ssmax's
+        if isinstance(scales, SSMaxScales):
+            scales.reset_parameters([p for p in ("s", "bias") if f"{name}.{p}" in info["missing_keys"]])
+    return (model, info) if want_info else model
 
 
 @functools.cache
 def _with_scales(model_class: type) -> type:
-    """A subclass of ``model_class``, of the same name and module, whose constructor attaches SSMax
-    parameters. (Same module: transformers applies a class's checkpoint key renamings only to its
-    own classes, e.g. GPT-NeoX's ``embed_out`` → ``lm_head``.)"""
+    """``model_class`` with SSMax parameters, same name and module (for its checkpoint key renamings)."""
     def __init__(self, config, *args, **kwargs):
         model_class.__init__(self, config, *args, **kwargs)
         _attach_scales(self, _attention_modules(self), getattr(config, CONFIG_KEY))
@@ -269,14 +264,14 @@ def _attention_modules(model: nn.Module) -> list[nn.Module]:
     """The attention layers that call the AttentionInterface: modules named ``*Attention`` with a ``layer_idx``."""
     found = [m for m in model.modules() if type(m).__name__.endswith("Attention") and hasattr(m, "layer_idx")]
     if not found:
-        raise ValueError(f"found no attention layer (a module named *Attention with a layer_idx) in "
-                         f"{type(model).__name__}")
+        raise ValueError(f"found no attention layer (a module named *Attention with a layer_idx) in {type(model)}")
     return found
 
 
 def _attach_scales(model: nn.Module, layers: list[nn.Module], settings: dict) -> None:
-    n_heads = model.config.get_text_config().num_attention_heads
-    device = next(model.parameters()).device
+    n_heads, like = model.config.get_text_config().num_attention_heads, next(model.parameters())
     for layer in layers:
-        layer.ssmax = SSMaxScales(n_heads, settings["s"], settings.get("bias"),
-                                  settings.get("learn", True)).to(device)
+        layer.ssmax = SSMaxScales(n_heads, settings["s"], settings.get("bias"), settings.get("learn", True),
+                                  dtype=like.dtype, device=like.device)
+    if _document_mask_hook not in model._forward_pre_hooks.values():
+        model.register_forward_pre_hook(_document_mask_hook, with_kwargs=True)

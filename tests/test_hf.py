@@ -1,8 +1,9 @@
-"""SSMax in Hugging Face transformers models (ssmax_lite.hf): n is right in every situation.
+"""SSMax in Hugging Face transformers models (ssmax_lite.hf): n is right in every situation, and with
+s·log n + b ≡ 1 every path equals transformers' own "sdpa".
 
-Tiny Llama, Qwen2, Qwen3 and GPT-NeoX models are built from configs (nothing is downloaded). Each
-situation is checked against a computation whose n is known: the same sequence alone, without a
-cache, unpacked, or a direct softmax with (s·log n)-scaled logits.
+Tiny models are built from configs (nothing is downloaded). Each situation is checked against a computation
+whose n is known: the same sequence alone, without a cache, unpacked, a direct softmax with (s·log n)-scaled
+logits, or "sdpa" itself. Precision, life cycle, errors and installation are in test_hf_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -26,16 +27,22 @@ FAMILIES = {
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(num_key_value_heads=2, head_dim=8)),
     "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", dict()),
 }
+# families checked against "sdpa" only: GPT-2 (its own config keys, attention dropout attn_pdrop), Mistral with
+# a sliding window shorter than the sequences, Gemma 3 (GQA, a sliding and a full layer)
+MORE = {
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4)),
+    "mistral": ("MistralConfig", "MistralForCausalLM", dict(**SIZES, num_key_value_heads=2, sliding_window=4)),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", dict(**SIZES, num_key_value_heads=2, head_dim=8, sliding_window=4,
+                                                             layer_types=["sliding_attention", "full_attention"])),
+}
 
 
-def build(family: str, attn: str = "sdpa", seed: int = 0):
-    config_name, model_name, extra = FAMILIES[family]
-    config = getattr(transformers, config_name)(**SIZES, **extra)
+def build(family: str, attn: str = "sdpa", seed: int = 0, **overrides):
+    config_name, model_name, extra = FAMILIES[family] if family in FAMILIES else MORE[family]
+    sizes = SIZES if family in FAMILIES else {}
+    config = getattr(transformers, config_name)(**{**sizes, **extra, **overrides})
     torch.manual_seed(seed)
-    return _set(getattr(transformers, model_name)(config).eval(), attn)
-
-
-def _set(model, attn: str):
+    model = getattr(transformers, model_name)(config).eval()
     model.set_attn_implementation(attn)
     return model
 
@@ -51,8 +58,27 @@ def ssmax_model(family: str, seed: int = 0):
     return model
 
 
+def unit_multiplier(model):
+    """SSMax switched on with s = 0 and b = 1: s·log n + b ≡ 1, so the model must compute what "sdpa" computes."""
+    ssmax_hf.enable_ssmax(model, s=0.5, bias=0.0)
+    with torch.no_grad():
+        for scales in model.modules():
+            if isinstance(scales, ssmax_hf.SSMaxScales):
+                scales.s.zero_()
+                scales.bias.fill_(1.0)
+    return model
+
+
 def tokens(batch: int, length: int, seed: int = 1) -> torch.Tensor:
     return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def padding_mask(ids):
+    mask = torch.ones_like(ids)
+    mask[0, :4] = 0  # left padding
+    if len(ids) > 2:
+        mask[1, -3:] = 0  # right padding
+    return mask
 
 
 def close(a, b):
@@ -60,11 +86,12 @@ def close(a, b):
 
 
 family = pytest.mark.parametrize("family", list(FAMILIES))
+every_family = pytest.mark.parametrize("family", list(FAMILIES) + list(MORE))
 
 
 def test_import_ssmax_lite_does_not_import_transformers():
-    code = ("import sys, ssmax_lite, ssmax_lite.attention, ssmax_lite.train, ssmax_lite.convert, "
-            "ssmax_lite.evaluate, ssmax_lite.experiments; print('transformers' in sys.modules)")
+    code = ("import sys, ssmax_lite, ssmax_lite.core.attention, ssmax_lite.lab.train, ssmax_lite.lab.convert, "
+            "ssmax_lite.lab.evaluate, ssmax_lite.lab.experiments; print('transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "False"
 
@@ -81,22 +108,54 @@ def reference_attention(q, k, v, allowed, s):
     return (weights @ v).transpose(1, 2)
 
 
+def gqa_module(s):
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = 2, True  # what a transformers attention layer carries
+    module.ssmax = ssmax_hf.SSMaxScales(len(s), 0.3)
+    with torch.no_grad():
+        module.ssmax.s.copy_(torch.tensor(s))
+    return module
+
+
 def test_attention_function_counts_the_allowed_keys_of_each_row():
     torch.manual_seed(0)
     q, k, v = torch.randn(2, 4, 5, 8), torch.randn(2, 2, 9, 8), torch.randn(2, 2, 9, 8)
     allowed = torch.rand(2, 1, 5, 9) < 0.6
     allowed[..., 0] = True
-    module = torch.nn.Module()
-    module.ssmax = ssmax_hf.SSMaxScales(4, 0.3)
-    with torch.no_grad():
-        module.ssmax.s.copy_(torch.tensor([0.2, 0.5, 1.0, 1.5]))
+    module = gqa_module([0.2, 0.5, 1.0, 1.5])
     out, weights = ssmax_hf.ssmax_attention_forward(module, q, k, v, allowed, scaling=8 ** -0.5)
     assert weights is None
     close(out, reference_attention(q, k, v, allowed, module.ssmax.s.detach()))
-    # transformers' float masks use finfo.min, not -inf: those keys must not count either
-    float_mask = torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float32).min)
-    out_float, _ = ssmax_hf.ssmax_attention_forward(module, q, k, v, float_mask, scaling=8 ** -0.5)
-    close(out_float, out)
+    # a float mask with finfo.min (transformers' eager masks) or -inf: those keys must not count either
+    for masked in (torch.finfo(torch.float32).min, float("-inf")):
+        float_mask = torch.zeros(allowed.shape).masked_fill(~allowed, masked)
+        close(ssmax_hf.ssmax_attention_forward(module, q, k, v, float_mask, scaling=8 ** -0.5)[0], out)
+
+
+@pytest.mark.parametrize("l_q, l_k, causal, expected", [
+    (6, 6, True, list(range(1, 7))),    # causal prefill: n_i = i + 1 (sdpa's is_causal)
+    (6, 10, True, list(range(1, 7))),   # an empty static cache: sdpa cuts the slots past L_q
+    (1, 10, True, [10]),                # one decoding query sees its whole cache
+    (6, 6, False, [6] * 6),             # a bidirectional layer
+])
+def test_without_a_mask_n_is_what_sdpa_lets_each_query_see(l_q, l_k, causal, expected):
+    module = gqa_module([0.3] * 4)
+    q, k = torch.zeros(1, 4, l_q, 8), torch.zeros(1, 2, l_k, 8)
+    n = ssmax_hf._key_counts(module, q, k, None, causal)
+    assert n.dtype == torch.float32 and n.flatten().tolist() == expected
+
+
+def test_the_attention_function_reads_no_tensor_value_on_the_host():
+    """On the meta device any read of a value (.item(), bool(tensor), .tolist()) raises: what passes here makes
+    the CPU wait for no GPU. Every mask kind, GQA, decoding, the bias."""
+    module = gqa_module([0.3] * 4).to("meta")
+    module.ssmax.bias = torch.nn.Parameter(torch.zeros(4, device="meta"))
+    for l_q, l_k, mask in ((16, 16, None), (1, 16, None), (16, 16, torch.ones(2, 1, 16, 16, dtype=torch.bool)),
+                           (4, 16, torch.zeros(2, 1, 4, 16)), (1, 16, torch.ones(2, 1, 1, 16, dtype=torch.bool))):
+        q, k = torch.empty(2, 4, l_q, 8, device="meta"), torch.empty(2, 2, l_k, 8, device="meta")
+        mask = None if mask is None else mask.to("meta")
+        out, _ = ssmax_hf.ssmax_attention_forward(module, q, k, k, mask, scaling=0.3)
+        assert out.shape == (2, l_q, 4, 8) and out.device.type == "meta"
 
 
 def test_switching_a_trained_model_keeps_the_last_training_position_exact():
@@ -104,7 +163,7 @@ def test_switching_a_trained_model_keeps_the_last_training_position_exact():
     torch.manual_seed(0)
     length = 12
     q, k, v = (torch.randn(1, 4, length, 8) for _ in range(3))
-    layer = build("llama").model.layers[0].self_attn
+    layer = build("gpt_neox").gpt_neox.layers[0].attention
     softmax_out, _ = ssmax_hf.ssmax_attention_forward(layer, q, k, v, None, scaling=8 ** -0.5)
     layer.ssmax = ssmax_hf.SSMaxScales(4, 1 / math.log(length))
     ssmax_out, _ = ssmax_hf.ssmax_attention_forward(layer, q, k, v, None, scaling=8 ** -0.5)
@@ -112,19 +171,88 @@ def test_switching_a_trained_model_keeps_the_last_training_position_exact():
     assert (ssmax_out[:, :-1] - softmax_out[:, :-1]).abs().max() > 1e-3
 
 
-# ------------------------------------------------------------------------------ whole models
+# ------------------------------------------------------------------------------ s·log n + b ≡ 1 is "sdpa"
 
 
-@family
-def test_ssmax_off_equals_transformers_sdpa(family):
-    sdpa = build(family)
-    off = _set(build(family), "ssmax")  # the ssmax attention, with no s in any layer
+@every_family
+def test_unit_multiplier_equals_sdpa_padded_and_unpadded(family):
+    sdpa, ssmax = build(family), unit_multiplier(build(family))
     ids = tokens(3, 11)
-    mask = torch.ones_like(ids)
-    mask[0, :4] = 0  # left padding
-    mask[1, -3:] = 0  # right padding
+    for mask in (None, padding_mask(ids)):
+        close(ssmax(ids, attention_mask=mask).logits, sdpa(ids, attention_mask=mask).logits)
+    off = build(family, attn="ssmax")  # the "ssmax" attention with no s in any layer is "sdpa" too
     close(off(ids).logits, sdpa(ids).logits)
-    close(off(ids, attention_mask=mask).logits, sdpa(ids, attention_mask=mask).logits)
+
+
+@every_family
+def test_unit_multiplier_generates_as_sdpa(family):
+    sdpa, ssmax = build(family), unit_multiplier(build(family))
+    ids = tokens(2, 7)
+    runs = [model.generate(ids, attention_mask=padding_mask(ids), max_new_tokens=5, do_sample=False,
+                           output_scores=True, return_dict_in_generate=True, pad_token_id=0) for model in (ssmax, sdpa)]
+    assert torch.equal(runs[0].sequences, runs[1].sequences)
+    for a, b in zip(runs[0].scores, runs[1].scores):
+        close(a, b)
+
+
+def test_unit_multiplier_with_a_static_cache_equals_sdpa():
+    sdpa, ssmax = build("llama"), unit_multiplier(build("llama"))
+    ids = tokens(2, 7)
+    runs = [model.generate(ids, max_new_tokens=4, do_sample=False, cache_implementation="static",
+                           output_scores=True, return_dict_in_generate=True, pad_token_id=0) for model in (ssmax, sdpa)]
+    for a, b in zip(runs[0].scores, runs[1].scores):
+        close(a, b)
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt_neox", "gpt2"])
+def test_attention_dropout_in_training_equals_sdpa(family):
+    """Dropout acts on the weights after the softmax, so it commutes with a per-query factor: with the same
+    seed, "ssmax" with s·log n + b ≡ 1 drops exactly what "sdpa" drops, and training works."""
+    dropout = dict(attn_pdrop=0.5) if family == "gpt2" else dict(attention_dropout=0.5)
+    sdpa, ssmax = build(family, **dropout).train(), unit_multiplier(build(family, **dropout)).train()
+    ids = tokens(2, 9)
+    losses = []
+    for model in (sdpa, ssmax):
+        torch.manual_seed(5)
+        losses.append(model(ids, labels=ids).loss)
+    torch.manual_seed(6)
+    assert (ssmax(ids, labels=ids).loss - losses[1]).abs() > 1e-4  # another seed drops other weights
+    close(losses[1], losses[0])
+    losses[1].backward()
+    assert all(m.s.grad is not None for m in ssmax.modules() if isinstance(m, ssmax_hf.SSMaxScales))
+
+
+def kernel_calls(model, run):
+    """The arguments of every torch SDPA call while ``run`` runs: mask, is_causal, enable_gqa, shapes."""
+    calls, sdpa = [], torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kwargs):
+        calls.append((tuple(q.shape), tuple(k.shape), None if attn_mask is None else tuple(attn_mask.shape),
+                      kwargs.get("is_causal"), kwargs.get("enable_gqa", False)))
+        return sdpa(q, k, v, attn_mask=attn_mask, **kwargs)
+
+    torch.nn.functional.scaled_dot_product_attention = spy
+    try:
+        run(model)
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = sdpa
+    return calls
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral"])
+def test_ssmax_makes_the_same_kernel_calls_as_sdpa(family):
+    """The is_causal fast path without a mask, enable_gqa where sdpa uses it (no K/V copies), the same masks."""
+    ids = tokens(2, 7)
+    runs = {"unpadded": lambda m: m(ids), "padded": lambda m: m(ids, attention_mask=padding_mask(ids)),
+            "generate": lambda m: m.generate(ids, max_new_tokens=2, do_sample=False, pad_token_id=0)}
+    expected = {name: kernel_calls(build(family), run) for name, run in runs.items()}
+    ssmax = ssmax_model(family) if family in FAMILIES else unit_multiplier(build(family))
+    assert {name: kernel_calls(ssmax, run) for name, run in runs.items()} == expected
+    # llama, no mask: is_causal and enable_gqa; mistral's window (4 < 7 tokens) needs a mask, so a K/V copy
+    assert expected["unpadded"][0][2:] == ((None, True, True) if family == "llama" else ((2, 1, 7, 7), False, False))
+
+
+# ------------------------------------------------------------------------------ whole models, n known
 
 
 @family
@@ -147,10 +275,8 @@ def test_padded_batch_equals_each_sequence_alone(family, side):
 def test_generate_with_cache_equals_recomputing_without_it(family):
     model = ssmax_model(family)
     ids = tokens(2, 7)
-    mask = torch.ones_like(ids)
-    mask[0, :3] = 0  # a left-padded prompt, as generate() expects
-    runs = [model.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, use_cache=use_cache,
-                           output_scores=True, return_dict_in_generate=True, pad_token_id=0)
+    runs = [model.generate(ids, attention_mask=padding_mask(ids), max_new_tokens=6, do_sample=False,
+                           use_cache=use_cache, output_scores=True, return_dict_in_generate=True, pad_token_id=0)
             for use_cache in (True, False)]
     assert torch.equal(runs[0].sequences, runs[1].sequences)
     for with_cache, without in zip(runs[0].scores, runs[1].scores):
@@ -163,10 +289,10 @@ def test_the_new_token_sees_the_cache_plus_itself(family):
     ids = tokens(2, 6)
     mask = torch.ones_like(ids)
     mask[0, :2] = 0
-    with ssmax_hf.record_key_counts(model) as counts:
+    with ssmax_hf.record_key_counts(model) as counts, ssmax_hf.record_key_counts(model, layer=-1) as last:
         model.generate(ids, attention_mask=mask, max_new_tokens=3, do_sample=False, pad_token_id=0)
     # the prompt's last query sees 4 and 6 keys (padding excluded), then one more per new token
-    assert counts == [[4, 6], [5, 7], [6, 8]]
+    assert counts == last == [[4, 6], [5, 7], [6, 8]]
 
 
 @family
@@ -179,30 +305,47 @@ def test_chunked_prefill_equals_one_prefill(family):
     close(torch.cat(parts, dim=1), whole)
 
 
+def packed_row():
+    documents = [tokens(1, length, seed=length) for length in (5, 8, 3)]
+    position_ids = torch.cat([torch.arange(d.shape[1]) for d in documents]).unsqueeze(0)
+    doc_id = torch.cat([torch.full((d.shape[1],), i) for i, d in enumerate(documents)])
+    allowed = (doc_id[:, None] == doc_id[None, :]) & torch.ones(16, 16, dtype=torch.bool).tril()
+    return documents, torch.cat(documents, dim=1), position_ids, allowed[None, None]
+
+
 @family
 @pytest.mark.parametrize("use_cache", [False, True])
 def test_packed_sequences_equal_the_documents_alone(family, use_cache):
     model = ssmax_model(family)
-    documents = [tokens(1, length, seed=length) for length in (5, 8, 3)]
-    packed = torch.cat(documents, dim=1)
-    position_ids = torch.cat([torch.arange(d.shape[1]) for d in documents]).unsqueeze(0)
-    logits = model(packed, position_ids=position_ids, use_cache=use_cache).logits
+    documents, packed, position_ids, _ = packed_row()
+    with ssmax_hf.record_key_counts(model) as counts:
+        logits = model(packed, position_ids=position_ids, use_cache=use_cache).logits
+    assert counts == [[3]]  # the last query sees its own document's 3 keys, not the row's 16
     start = 0
     for document in documents:
         close(logits[0, start:start + document.shape[1]], model(document).logits[0])
         start += document.shape[1]
 
 
-@family
-def test_a_4d_document_mask_restarts_n_per_document(family):
-    model = ssmax_model(family)
-    documents = [tokens(1, 6, seed=6), tokens(1, 4, seed=4)]
-    packed = torch.cat(documents, dim=1)
-    doc_id = torch.tensor([0] * 6 + [1] * 4)
-    allowed = (doc_id[:, None] == doc_id[None, :]) & torch.ones(10, 10, dtype=torch.bool).tril()
-    position_ids = torch.tensor([list(range(6)) + list(range(4))])
-    logits = model(packed, attention_mask=allowed[None, None], position_ids=position_ids).logits
-    close(logits[0, 6:], model(documents[1]).logits[0])
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_packed_sequences_equal_sdpa_given_the_document_mask(family, use_cache):
+    """transformers builds no document mask with a cache; "ssmax" does, and with s·log n + b ≡ 1 it equals sdpa
+    given the same mask explicitly."""
+    sdpa, ssmax = build(family), unit_multiplier(build(family))
+    _, packed, position_ids, allowed = packed_row()
+    expected = sdpa(packed, attention_mask=allowed, position_ids=position_ids, use_cache=use_cache).logits
+    close(ssmax(packed, position_ids=position_ids, use_cache=use_cache).logits, expected)
+    close(ssmax(packed, attention_mask=allowed, position_ids=position_ids, use_cache=use_cache).logits, expected)
+
+
+def test_packed_sequences_with_a_cache_and_sliding_windows_raise():
+    model = unit_multiplier(build("mistral"))
+    _, packed, position_ids, _ = packed_row()
+    with pytest.raises(ValueError, match="use_cache=False"):
+        model(packed, position_ids=position_ids, use_cache=True)
+    model(packed, position_ids=position_ids, use_cache=False)  # transformers builds window and documents
+    model(packed, use_cache=True)  # positions that do not restart: no document mask needed
 
 
 @family
@@ -213,17 +356,6 @@ def test_gradients_reach_s(family):
     assert len(scales) == SIZES["num_hidden_layers"]
     for m in scales:
         assert m.s.grad is not None and m.s.grad.abs().min() > 0
-
-
-@family
-def test_save_and_load_keep_s(family, tmp_path):
-    model = ssmax_model(family, seed=3)
-    model.save_pretrained(tmp_path)
-    loaded = ssmax_hf.from_pretrained(transformers.AutoModelForCausalLM, tmp_path)
-    assert type(loaded).__name__ == type(model).__name__ and loaded.config._attn_implementation == "ssmax"
-    assert torch.equal(ssmax_hf.learned_scales(loaded), ssmax_hf.learned_scales(model))
-    ids = tokens(2, 9)
-    close(loaded(ids).logits, model(ids).logits)
 
 
 def test_fixed_s_gets_no_gradient_and_bias_is_learned():
@@ -238,46 +370,13 @@ def test_fixed_s_gets_no_gradient_and_bias_is_learned():
     assert all(m.bias.grad is not None for m in model.modules() if isinstance(m, ssmax_hf.SSMaxScales))
 
 
-# ------------------------------------------------------------------------------ bad configuration
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(), "exactly one of s .* and train_length"),
-    (dict(s=0.3, train_length=64), "exactly one of s .* and train_length"),
-    (dict(s=0.0), "s must be a finite number > 0"),
-    (dict(s=float("nan")), "s must be a finite number > 0"),
-    (dict(train_length=1), "train_length must be an int >= 2"),
-    (dict(train_length=64.0), "train_length must be an int >= 2"),
-    (dict(s=0.3, bias=float("inf")), "bias must be None .* or a finite number"),
-    (dict(train_length=64, bias=1.5), "bias must be < 1"),
-    (dict(s=0.3, learn="yes"), "learn must be True .* or False"),
-])
-def test_bad_settings_raise_a_clear_value_error(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        ssmax_hf.enable_ssmax(build("llama"), **kwargs)
-
-
-def test_bad_models_raise_a_clear_value_error(tmp_path):
-    with pytest.raises(ValueError, match="model must be a transformers PreTrainedModel"):
-        ssmax_hf.enable_ssmax(torch.nn.Linear(2, 2), s=0.3)
-    model = build("llama")
-    model.config.attention_dropout = 0.1
-    with pytest.raises(ValueError, match="config.attention_dropout must be 0.0"):
-        ssmax_hf.enable_ssmax(model, s=0.3)
-    build("llama").save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="no 'ssmax' settings"):
-        ssmax_hf.from_pretrained(transformers.AutoModelForCausalLM, tmp_path)
-    with pytest.raises(ValueError, match="no SSMax layer"):
-        ssmax_hf.learned_scales(build("llama"))
-
-
 # ------------------------------------------------------------------------------ the book's task (chapter 6)
 
 
 def test_an_hf_model_trains_and_is_evaluated_like_the_tiny_transformer():
-    from ssmax_lite.evaluate import accuracy_by_length
-    from ssmax_lite.hf_task import TokensToLogits, train_hf_model
-    from ssmax_lite.train import preset
+    from ssmax_lite.lab.evaluate import accuracy_by_length
+    from ssmax_lite.lab.hf_task import TokensToLogits, train_hf_model
+    from ssmax_lite.lab.train import preset
 
     config = preset("quick", steps=6, batch_size=4)
     lm = transformers.LlamaForCausalLM(transformers.LlamaConfig(
@@ -293,9 +392,9 @@ def test_an_hf_model_trains_and_is_evaluated_like_the_tiny_transformer():
 
 
 def test_the_task_bridge_rejects_what_it_cannot_train():
-    from ssmax_lite.evaluate import accuracy_by_length
-    from ssmax_lite.hf_task import TokensToLogits, train_hf_model
-    from ssmax_lite.train import preset
+    from ssmax_lite.lab.evaluate import accuracy_by_length
+    from ssmax_lite.lab.hf_task import TokensToLogits, train_hf_model
+    from ssmax_lite.lab.train import preset
 
     config = preset("quick", steps=2)
     with pytest.raises(ValueError, match="lm must be a causal language model"):
