@@ -13,8 +13,7 @@ from torch.nn import functional as F
 
 from ssmax_lite.lab.corpus import CORPUS_SPLITS, DATA_DIR, load_corpus
 from ssmax_lite.lab.evaluate import loss_by_bins, loss_by_position, position_edges
-from ssmax_lite.lab.experiments import (TEXT_RUNS, format_position_table, length_experiment, main,
-                                    plot_loss_by_position)
+from ssmax_lite.lab.experiments import TEXT_RUNS, format_position_table, length_experiment, main
 from ssmax_lite.lab.model import ModelConfig, TinyTransformer
 from ssmax_lite.lab.tasks import ByteTextTask, RecallStreamTask
 from ssmax_lite.lab.train import preset, train
@@ -127,6 +126,8 @@ def test_text_experiment_summary_table_and_plot(tmp_path):
     json.dumps(summary)  # JSON-ready
     table = format_position_table(summary)
     assert "8 < n ≤ 16" in table and "32 < n ≤ 64" in table and table.count("\n") == 3
+    from ssmax_lite.lab.plotting import plot_loss_by_position
+
     fig, ax = plt.subplots()
     plot_loss_by_position(ax, summary)
     plot_loss_by_position(ax, summary, "theta_scaled", style="--", mark_train_len=False)
