@@ -27,28 +27,33 @@ book: $(STAMP)
 # stored outputs, which nbval checks, so the order of the two does not matter.
 test: $(STAMP)
 	mkdir -p _build
-	rm -rf _build/html _build/.doctrees
+	rm -rf _build/html _build/.doctrees _build/test-times.txt
+	start=$$(date +%s); \
 	$(MAKE) book > _build/book.log 2>&1 & book=$$!; \
 	$(MAKE) test-unit; unit=$$?; \
 	wait $$book; built=$$?; \
+	echo "library tests and book build: $$(( $$(date +%s) - start )) s" >> _build/test-times.txt; \
 	echo "---- book build ----"; tail -n 5 _build/book.log; \
 	test $$unit -eq 0 && test $$built -eq 0 || { cat _build/book.log; exit 1; }
-	$(MAKE) test-notebooks-both
-	$(MAKE) test-browser
+	start=$$(date +%s); $(MAKE) test-notebooks-both; rc=$$?; \
+	echo "notebooks on two CPU code paths: $$(( $$(date +%s) - start )) s" >> _build/test-times.txt; exit $$rc
+	start=$$(date +%s); $(MAKE) test-browser; rc=$$?; \
+	echo "browser: $$(( $$(date +%s) - start )) s" >> _build/test-times.txt; exit $$rc
+	@echo "---- time of each stage ----"; cat _build/test-times.txt
 
 # The library tests in two processes side by side: those marked slow (they train to the end, install a
 # package or run a script) and the rest.
 test-unit: $(STAMP)
 	mkdir -p _build
-	$(PY) -m pytest tests -m "slow and not browser" -p no:cacheprovider > _build/unit-slow.log 2>&1 & slow=$$!; \
-	$(PY) -m pytest tests -m "not slow and not browser"; fast=$$?; \
+	$(PY) -m pytest tests -m "slow and not browser" -p no:cacheprovider --durations=8 > _build/unit-slow.log 2>&1 & slow=$$!; \
+	$(PY) -m pytest tests -m "not slow and not browser" --durations=8; fast=$$?; \
 	wait $$slow; slow_rc=$$?; \
 	echo "---- library tests marked slow ----"; cat _build/unit-slow.log; \
 	test $$fast -eq 0 && test $$slow_rc -eq 0
 
 test-notebooks: $(STAMP)
 	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with .ci/nbval_sanitize.cfg \
-	    --nbval-cell-timeout 900 \
+	    --nbval-cell-timeout 3600 --durations=12 \
 	    -p no:randomly $(NBVAL_EXTRA) notebooks
 
 # The notebooks again under another CPU code path (.ci/other_cpu_path.sh): the numbers printed from trained

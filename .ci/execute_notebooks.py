@@ -28,7 +28,7 @@ def execute(path: Path) -> float:
     sync_repo_url.sync_notebook(path)
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = KERNEL
-    client = NotebookClient(nb, timeout=900, kernel_name="python3", store_widget_state=True,
+    client = NotebookClient(nb, timeout=3600, kernel_name="python3", store_widget_state=True,
                             record_timing=False,
                             resources={"metadata": {"path": str(path.resolve().parent)}})
     start = time.perf_counter()
