@@ -167,3 +167,27 @@ def test_rope_tables_are_built_once_per_theta_length_device_and_dtype():
     assert rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)[1] is not first[1]
     angles = rope.angles(torch.arange(5.0))
     torch.testing.assert_close(rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)[0], angles.cos())
+
+
+def test_the_matched_constant_steps_as_far_as_ssmax_at_the_training_length():
+    """One AdamW step moves c'·ln L ("constant-matched") and s·ln L ("ssmax") equally at n = L, from the same
+    start (softmax at n = L); the plain "constant" c moves about ln L times less. Only growth with n differs."""
+    import math
+
+    length = 64
+    moved = {}
+    for kind in ("ssmax", "constant-matched", "constant"):
+        torch.manual_seed(0)
+        layer = CausalSelfAttention(16, 2, attention=kind, train_len=length)
+        start = layer.query_multiplier(1, length).flatten().detach().clone()
+        torch.testing.assert_close(start, torch.ones(2))  # every kind starts as softmax at n = L
+        learned = [p for name, p in layer.named_parameters() if name in ("s", "c")]
+        optimizer = torch.optim.AdamW(learned, lr=1e-2, betas=(0.9, 0.95), weight_decay=0.0)
+        layer.query_multiplier(1, length).sum().backward()  # the same upward push on every kind
+        optimizer.step()
+        moved[kind] = (layer.query_multiplier(1, length).flatten() - start).detach()
+    torch.testing.assert_close(moved["constant-matched"], moved["ssmax"])
+    torch.testing.assert_close(moved["ssmax"], moved["constant"] * math.log(length))
+    # the matched constant does not grow with n; SSMax does
+    matched = CausalSelfAttention(16, 2, attention="constant-matched", train_len=length)
+    assert torch.equal(matched.query_multiplier(1, 32 * length), matched.query_multiplier(1, length))

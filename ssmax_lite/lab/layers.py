@@ -3,16 +3,17 @@ r"""Multi-head causal self-attention with softmax, SSMax, or any method of the l
 ``attention`` chooses how the logits of query :math:`i` (which sees :math:`n_i = i + 1`
 keys) are scaled before the softmax:
 
-==================  ===========================================  ======================
-``attention``       logit multiplier                              paper configuration
-==================  ===========================================  ======================
-``"softmax"``       1                                             (a) standard softmax
-``"ssmax"``         :math:`s_h \log n_i`, :math:`s_h` learned     (b) SSMax
-``"ssmax-fixed"``   :math:`s_h \log n_i`, :math:`s_h` fixed        (c) no learned scale
-``"ssmax-bias"``    :math:`s_h \log n_i + b_h`, both learned       (d) SSMax with bias
-``"constant"``      :math:`c_h`, learned (no growth with n)       a control, not in the paper
-``"learned-pn"``    :math:`s_h p_{n_i} + b_h`, all learned        the paper's Fig. 2 (why log n)
-==================  ===========================================  ======================
+======================  =========================================  ==================================
+``attention``           logit multiplier                           paper configuration
+======================  =========================================  ==================================
+``"softmax"``           1                                          (a) standard softmax
+``"ssmax"``             :math:`s_h \log n_i`, :math:`s_h` learned  (b) SSMax
+``"ssmax-fixed"``       :math:`s_h \log n_i`, :math:`s_h` fixed    (c) no learned scale
+``"ssmax-bias"``        :math:`s_h \log n_i + b_h`, both learned   (d) SSMax with bias
+``"constant"``          :math:`c_h`, learned (no growth with n)    a control, not in the paper
+``"learned-pn"``        :math:`s_h p_{n_i} + b_h`, all learned     the paper's Fig. 2 (why log n)
+``"constant-matched"``  :math:`c'_h \ln L`, :math:`c'_h` learned   a control that steps as SSMax does
+======================  =========================================  ==================================
 
 ``"learned-pn"`` learns a free :math:`p_n` for every count :math:`n = 1 \dots L` (counts beyond
 :math:`L` use :math:`p_L`); :class:`~ssmax_lite.lab.model.TinyTransformer` shares one :math:`p_n` vector
@@ -41,7 +42,12 @@ softmax from the first step (about 6× at 512 keys), which the reference notes r
 as an early entropy collapse. Pass ``s_init`` to choose another value.
 The ``"constant"`` control starts at :math:`c = 1` (softmax) and learns a plain
 temperature per head, so comparing it with ``"ssmax"`` separates "a learned
-temperature" from "a temperature that grows with log n".
+temperature" from "a temperature that grows with log n". Its parameter is the multiplier itself,
+while SSMax's is :math:`s` in :math:`s \log n`: an AdamW step moves each parameter by about the
+learning rate, so it moves SSMax's multiplier at :math:`n = L` about :math:`\log L` times as far.
+``"constant-matched"`` is parametrised as SSMax is, :math:`c' \log L` with :math:`c'` starting at
+:math:`1/\log L`, so that a step moves both multipliers equally at :math:`n = L` and only their
+growth with :math:`n` differs.
 
 :meth:`CausalSelfAttention.set_attention` switches a (trained) module to another method
 in place, keeping its projection weights; :mod:`ssmax_lite.lab.convert` does it for a model.

@@ -196,14 +196,15 @@ class TinyTransformer(nn.Module):
     def length_scales(self) -> torch.Tensor:
         """The learned per-head logit scale of every layer, ``(n_layers, n_heads)``.
 
-        ``s`` for the SSMax kinds, the constant ``c`` for ``"constant"``. Plain softmax has no such
+        ``s`` for the SSMax kinds, the constant ``c`` for ``"constant"`` (``c'`` for ``"constant-matched"``,
+        whose multiplier is ``c' ln L``). Plain softmax has no such
         parameter, so it raises ``ValueError``.
         """
         kind = self.config.attention
         if kind == "softmax":
             raise ValueError("attention='softmax' has no learned scale; length_scales needs one of "
                              f"{tuple(k for k in ATTENTION_KINDS if k != 'softmax')}")
-        name = "c" if kind == "constant" else "s"
+        name = "c" if kind in ("constant", "constant-matched") else "s"
         return torch.stack([getattr(block.attn, name).detach().float() for block in self.blocks])
 
     def num_parameters(self) -> int:

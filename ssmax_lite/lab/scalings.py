@@ -25,6 +25,8 @@ name                     multiplier :math:`m(n)`                                
 ``qwen-logn``            :math:`\log_{L} n` if :math:`n > L` else 1                           —          inference
 ``llama4-temperature``   :math:`1 + \beta \ln(\lfloor n / F \rfloor + 1)`                     —          inference
 ``yarn``                 :math:`(0.1 \ln f + 1)^2` (constant in n), :math:`f` = extension    —          inference
+``learned-pn``           :math:`s_h p_n + b_h`, a free :math:`p_n` for every :math:`n \le L`  s, b, p    training
+``constant-matched``     :math:`c'_h \ln L` (no growth with n; the control matched to SSMax)  c          training
 =======================  ===================================================================  =========  ===========
 
 "training" means the multiplier is used while training and at evaluation; "inference" means
@@ -204,6 +206,15 @@ def _yarn_defaults(train_len, s_init=None, bias_init=0.0):
     return {"train_len": float(train_len), "factor": None}
 
 
+def _constant_matched(n, log_n, context_len, p):
+    """The matched control: c'_h · ln L, one learned number per head times the log of the training length."""
+    return p["c"] * math.log(p["train_len"]) * _ones(n)
+
+
+def _constant_matched_defaults(train_len, s_init=None, bias_init=0.0):
+    return {"c": 1.0 / math.log(train_len), "train_len": float(train_len)}
+
+
 def _learned_pn(n, log_n, context_len, p):
     # one learned value per count n = 1 … L (p["pn"][n - 1]); counts beyond L use p_L
     pn = p["pn"]
@@ -268,6 +279,11 @@ SCALINGS: dict[str, LengthScaling] = {s.name: s for s in (
              _learned_pn, _learned_pn_defaults,
              note="The paper's Fig. 2 experiment: a free learned p_n for every n = 1 … L, shared by all layers "
                   "and heads (counts beyond L use p_L); starts as softmax (s = 1, b = 0, p_n = 1)."),
+    _scaling("constant-matched", r"c'_h \ln L", ("c",), "training", "n", None, _constant_matched,
+             _constant_matched_defaults,
+             note="A control matched to SSMax: a learned constant parametrised as SSMax's s is (c' ln L, "
+                  "c' starting at 1/ln L), so that an optimiser step moves it as far as s·ln L at n = L; "
+                  "only the growth with n differs."),
 )}
 
 
