@@ -78,10 +78,11 @@ def ssmax_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.T
     Arguments and result are ``sdpa_attention_forward``'s: ``query`` ``(B, H, L_q, E)``, ``key`` and ``value``
     ``(B, H_kv, L_k, E)``; returns ``((B, L_q, H, E), None)``. A layer without ``module.ssmax`` is ``"sdpa"``.
     """
-    scales = getattr(module, "ssmax", None)
-    if scales is None and isinstance(getattr(getattr(module, "config", None), CONFIG_KEY, None), dict):
-        raise ValueError(f"{type(module).__name__} has no SSMax parameters but config.ssmax is set: it was loaded "
-                         f"with the plain class, which drops s. Use ssmax_lite.hf.from_pretrained(Class, path)")
+    scales, settings = getattr(module, "ssmax", None), getattr(getattr(module, "config", None), CONFIG_KEY, None)
+    if scales is None and isinstance(settings, dict):
+        raise ValueError(f"{type(module).__name__} has no SSMax parameters but config.ssmax is set: it was loaded with "
+                         f"the plain class, which drops s. Load it with "
+                         f"{settings.get('load_with', 'ssmax_lite.hf.from_pretrained(ModelClass, path)')}")
     if scales is not None and kwargs.get("output_attentions"):
         raise ValueError("ssmax attention returns no attention weights: pass output_attentions=False")
     if scales is not None:

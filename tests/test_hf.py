@@ -340,12 +340,13 @@ def test_packed_sequences_equal_sdpa_given_the_document_mask(family, use_cache):
 
 
 def test_packed_sequences_with_a_cache_and_sliding_windows_raise():
-    model = unit_multiplier(build("mistral"))
+    sdpa, model = build("mistral"), unit_multiplier(build("mistral"))
     _, packed, position_ids, _ = packed_row()
     with pytest.raises(ValueError, match="use_cache=False"):
         model(packed, position_ids=position_ids, use_cache=True)
-    model(packed, position_ids=position_ids, use_cache=False)  # transformers builds window and documents
-    model(packed, use_cache=True)  # positions that do not restart: no document mask needed
+    for kwargs in (dict(position_ids=position_ids, use_cache=False),  # transformers builds window and documents
+                   dict(use_cache=True)):  # positions that do not restart: no document mask needed
+        close(model(packed, **kwargs).logits, sdpa(packed, **kwargs).logits)
 
 
 @family
