@@ -1,0 +1,228 @@
+r"""When does SSMax help? The regime map of chapter 3e, on chapter 3b's one-token haystack.
+
+Trains the ``quick`` haystack model (2 layers, 4 heads, d = 64, L = 64, 1,200 steps; chapter 3b's setting
+but for the weight decay) for every cell of
+
+* weight decay {0.1, 0.5, 1.5} (the paper uses 0.1; chapter 3b 1.5),
+* positions: NoPE, and RoPE evaluated both with θ as trained and with θ × 50 (the paper's setting),
+* methods: softmax, SSMax (``s`` starting at 1/ln L), the matched constant (``constant-matched``:
+  ``c'·ln L``, learned, stepping as SSMax does at n = L) and, with NoPE, SSMax with ``s`` starting at 1,
+* seeds 0 … 4,
+
+evaluates each model's accuracy at 1, 2, 4, 8, 16 and 32 × L on the chapters' 64 sequences per length, and,
+for every softmax model, the "just a temperature" baseline: the same model with its logits multiplied by a
+fixed τ at inference only, for τ in :data:`TEMPERATURES`, at 16 and 32 × L. Each verdict follows
+:func:`ssmax_lite.lab.verdicts.paired_verdict` at 16 and 32 × L: SSMax against softmax, against the matched
+constant, and against softmax at its best fixed τ for that length (chosen on the same sequences, which
+favours the baseline).
+
+The models go to the training cache (chapter 3b's own cells, decay 1.5 NoPE seeds 0–2, are the same
+models). Each trained-and-evaluated model is kept in ``--work`` (default ``_build/regime_map``), so a run can
+be stopped and resumed; ``--jobs`` processes train side by side, one thread each. The result, with the
+command, date, commit and machine, goes to ``--out`` (default ``book/data/regime_map.json``), which the
+chapter reads. About 70 CPU-minutes for the full grid on one 2026 CPU core.
+
+Usage::
+
+    python benchmarks/regime_map.py --jobs 2
+    python benchmarks/regime_map.py --decays 1.5 --seeds 0 1 --pe nope --out /tmp/small.json   # a small grid
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import multiprocessing
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+try:
+    import ssmax_lite  # noqa: F401
+except ImportError:  # run from a checkout without ``pip install -e .``
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+DECAYS = (0.1, 0.5, 1.5)
+SEEDS = (0, 1, 2, 3, 4)
+EVAL_MULT = (1, 2, 4, 8, 16, 32)
+TEMPERATURES = (1.25, 1.5, 2.0, 3.0)
+"""Fixed inference-time logit multipliers tried on every softmax model (1.0 is the model itself)."""
+VERDICT_MULT = (16, 32)
+METHODS = {  # name -> (attention kind, s_init, position encodings it is trained with)
+    "softmax": ("softmax", None, ("nope", "rope")),
+    "ssmax": ("ssmax", None, ("nope", "rope")),
+    "constant-matched": ("constant-matched", None, ("nope", "rope")),
+    "ssmax s0=1": ("ssmax", 1.0, ("nope",)),
+}
+
+
+def cells(decays, seeds, pes) -> list[dict]:
+    """One job per (decay, position encoding, method, seed)."""
+    return [dict(decay=decay, pe=pe, method=method, seed=seed)
+            for decay in decays for pe in pes for method, (_, _, trained_with) in METHODS.items()
+            if pe in trained_with for seed in seeds]
+
+
+def job_name(job: dict) -> str:
+    return f"wd{job['decay']}-{job['pe']}-{job['method'].replace(' ', '_').replace('=', '')}-seed{job['seed']}"
+
+
+def run_job(job: dict, work: str) -> dict:
+    """Train (or load) one model and evaluate it; the result is also written to ``work``."""
+    import torch
+
+    torch.set_num_threads(1)
+    from ssmax_lite.lab.convert import attention_modules, switch_attention
+    from ssmax_lite.lab.evaluate import accuracy_by_length
+    from ssmax_lite.lab.experiments import HAYSTACK_RUNS
+    from ssmax_lite.lab.train import default_cache_dir, preset, train
+
+    path = Path(work) / f"{job_name(job)}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    kind, s_init, _ = METHODS[job["method"]]
+    config = preset("quick", attention=kind, pe=job["pe"], seed=job["seed"],
+                    **(HAYSTACK_RUNS["quick"] | {"weight_decay": job["decay"]} | ({"s_init": s_init} if s_init else {})))
+    start = time.perf_counter()
+    run = train(config, progress=False, cache_dir=default_cache_dir(), device="cpu")
+    task, length = config.task, config.train_len
+    result = dict(job, config=config.to_dict(), train_seconds=run.wall_time, from_cache=run.from_cache,
+                  final_loss=float(run.losses[-50:].mean()))
+    result["accuracy"] = {"plain": accuracy_by_length(run.model, task, length, EVAL_MULT).accuracy.tolist()}
+    if job["pe"] == "rope":
+        theta = config.model.rope_theta * 50
+        result["accuracy"]["theta x50"] = accuracy_by_length(run.model, task, length, EVAL_MULT,
+                                                             rope_theta_value=theta).accuracy.tolist()
+    if kind == "softmax":  # the "just a temperature" baseline: a fixed multiplier tau, at inference only
+        result["temperature"] = {}
+        for evaluation in result["accuracy"]:
+            theta = None if evaluation == "plain" else config.model.rope_theta * 50
+            sweep = {}
+            for tau in TEMPERATURES:
+                tempered = switch_attention(copy.deepcopy(run.model), "constant")
+                with torch.no_grad():
+                    for module in attention_modules(tempered):
+                        module.c.fill_(tau)
+                sweep[str(tau)] = accuracy_by_length(tempered, task, length, VERDICT_MULT,
+                                                     rope_theta_value=theta).accuracy.tolist()
+            result["temperature"][evaluation] = sweep
+    result["seconds"] = time.perf_counter() - start
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def summarize(results: list[dict], decays, seeds) -> dict:
+    """Per (decay, evaluation) cell: each method's per-seed accuracies, and the verdicts at 16 and 32 × L."""
+    from ssmax_lite.lab.verdicts import paired_verdict
+
+    by_key = {(r["decay"], r["pe"], r["method"], r["seed"]): r for r in results}
+    out = []
+    chance = 1 / 8  # the haystack's answers: 8 values for the queried key
+    for decay in decays:
+        for pe, evaluation in (("nope", "plain"), ("rope", "plain"), ("rope", "theta x50")):
+            methods = {}
+            for method in METHODS:
+                rows = [by_key.get((decay, pe, method, seed)) for seed in seeds]
+                if all(rows):
+                    methods[method] = [row["accuracy"][evaluation] for row in rows]
+            if "softmax" not in methods or "ssmax" not in methods:
+                continue
+            cell = {"decay": decay, "pe": pe, "evaluation": evaluation, "seeds": list(seeds),
+                    "accuracy": methods, "verdicts": {}}
+            softmax_rows = [by_key[(decay, pe, "softmax", seed)] for seed in seeds]
+            best_tau = {}
+            for j, mult in enumerate(VERDICT_MULT):
+                sweep = {tau: [row["temperature"][evaluation][tau][j] for row in softmax_rows] for tau in
+                         softmax_rows[0]["temperature"][evaluation]}
+                sweep["1.0"] = [acc[EVAL_MULT.index(mult)] for acc in methods["softmax"]]
+                best_tau[mult] = max(sweep, key=lambda tau: sum(sweep[tau]))
+                cell.setdefault("best_temperature", {})[str(mult)] = {"tau": float(best_tau[mult]),
+                                                                     "accuracy": sweep[best_tau[mult]]}
+            comparisons = {"ssmax vs softmax": ("ssmax", "softmax"),
+                           "ssmax vs constant-matched": ("ssmax", "constant-matched"),
+                           "ssmax vs best fixed temperature": ("ssmax", "temperature"),
+                           "ssmax s0=1 vs softmax": ("ssmax s0=1", "softmax")}
+            for name, (method, baseline) in comparisons.items():
+                if method not in methods or (baseline != "temperature" and baseline not in methods):
+                    continue
+                for mult in VERDICT_MULT:
+                    i = EVAL_MULT.index(mult)
+                    ours = [acc[i] for acc in methods[method]]
+                    theirs = (cell["best_temperature"][str(mult)]["accuracy"] if baseline == "temperature"
+                              else [acc[i] for acc in methods[baseline]])
+                    base_at_l = [acc[0] for acc in methods["softmax" if baseline == "temperature" else baseline]]
+                    v = paired_verdict(ours, theirs, method_at_l=[acc[0] for acc in methods[method]],
+                                       baseline_at_l=base_at_l, chance=chance)
+                    cell["verdicts"][f"{name} at {mult}xL"] = {
+                        "label": v.label, "difference": v.difference, "interval": list(v.interval),
+                        "seeds_used": v.seeds_used, "seeds_excluded": v.seeds_excluded, "reason": v.reason}
+            out.append(cell)
+    return out
+
+
+def provenance(argv) -> dict:
+    import torch
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    from ssmax_lite.lab.train import code_modules
+
+    used = [str(Path(*name.split(".")).with_suffix(".py")) for name in
+            code_modules("ssmax_lite.lab.evaluate") + code_modules("ssmax_lite.lab.convert") + ("ssmax_lite.lab.verdicts",)]
+    return {"command": "python benchmarks/regime_map.py " + " ".join(argv),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git("rev-parse", "HEAD"),
+            "uncommitted_changes_to_the_code_it_ran": bool(git("status", "--porcelain", "--", *sorted(set(used)))),
+            "machine": f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()}, one thread a model",
+            "torch": torch.__version__, "eval_mult": list(EVAL_MULT), "temperatures": list(TEMPERATURES),
+            "verdict_mult": list(VERDICT_MULT), "methods": {name: {"attention": kind, "s_init": s0, "pe": list(pes)}
+                                                            for name, (kind, s0, pes) in METHODS.items()}}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--decays", type=float, nargs="+", default=list(DECAYS), help="weight decays")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="training seeds")
+    parser.add_argument("--pe", nargs="+", default=["nope", "rope"], choices=["nope", "rope"])
+    parser.add_argument("--jobs", type=int, default=1, help="processes training side by side")
+    parser.add_argument("--work", default=str(ROOT / "_build" / "regime_map"), help="per-model results")
+    parser.add_argument("--out", default=str(ROOT / "book" / "data" / "regime_map.json"), help="the summary")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    jobs = cells(args.decays, args.seeds, args.pe)
+    print(f"{len(jobs)} models, {args.jobs} at a time", flush=True)
+    start = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        results = []
+        for result in pool.imap_unordered(_run, [(job, args.work) for job in jobs]):
+            results.append(result)
+            acc = result["accuracy"]["plain"]
+            print(f"[{len(results)}/{len(jobs)} {time.perf_counter() - start:.0f} s] {job_name(result)}: "
+                  f"accuracy at 1xL {acc[0]:.3f}, 32xL {acc[-1]:.3f}", flush=True)
+    summary = {"provenance": provenance(argv), "cells": summarize(results, args.decays, args.seeds),
+               "models": sorted(results, key=job_name)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
+    for cell in summary["cells"]:
+        print(f"decay {cell['decay']}, {cell['pe']} ({cell['evaluation']}):")
+        for name, v in cell["verdicts"].items():
+            print(f"  {name:<44} {v['label']:<18} {v['difference']:+.3f}")
+    print(f"wrote {args.out} [{time.perf_counter() - start:.0f} s]")
+    return 0
+
+
+def _run(args):
+    return run_job(*args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
