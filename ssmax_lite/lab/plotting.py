@@ -24,6 +24,9 @@ This module is the only part of ``ssmax_lite`` that imports matplotlib, IPython 
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from numbers import Real
 from typing import Callable, Mapping, Sequence
 
@@ -35,16 +38,17 @@ from matplotlib.figure import Figure
 
 from .experiments import moving_average
 
-__all__ = ["KIND_COLORS", "choice_slider", "live_sliders", "plot_accuracy", "plot_accuracy_and_loss", "plot_band",
-           "plot_by_depth", "plot_by_length", "plot_learned_pn", "plot_loss_by_position", "plot_train_loss",
-           "sliders_widget", "static_slider"]
+__all__ = ["BOOK_STYLE", "KIND_COLORS", "KIND_MARKERS", "OKABE_ITO", "choice_slider", "legend_below", "legend_right",
+           "live_sliders", "plot_accuracy", "plot_accuracy_and_loss", "plot_band", "plot_by_depth", "plot_by_length",
+           "plot_learned_pn", "plot_loss_by_position", "plot_method_dots", "plot_pn_beyond_l", "plot_train_loss",
+           "plot_train_loss_difference", "sliders_widget", "static_slider", "use_book_style"]
 
 DrawFunction = Callable[..., None]
 
 
 def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Mapping | None = None,
-                  figsize=(7, 4), fmt: str | None = "{name} = {value:g}", dpi: int = 80,
-                  layout: str | None = "constrained"):
+                  figsize=(6.6, 3.6), fmt: str | None = "{name} = {value:g}", dpi: int = 150,
+                  layout: str | None = "constrained", colors: int | None = 64):
     """Pre-render ``draw(fig, **{name: v}, **fixed)`` for every ``v`` in ``values`` as an HTML slider.
 
     Each value becomes one frame of a matplotlib ``FuncAnimation``; ``to_jshtml()`` embeds the frames
@@ -53,9 +57,11 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
     figure's suptitle, or as a corner label if ``draw`` sets its own suptitle); ``fmt=None`` writes
     nothing. The figure is closed afterwards, so no extra static copy is printed.
 
-    Keep ``values`` short (8–16 frames) and ``dpi`` low: every frame is stored in the page.
-    ``layout`` is the figure's layout engine; ``None`` (``draw`` places its axes itself, e.g. with
-    ``fig.subplots_adjust``) renders about twice as fast as ``"constrained"``.
+    Keep ``values`` short (8–16 frames): every frame is stored in the page. The frames are drawn at
+    ``dpi`` (150: sharp where the page shows them at 100 pixels per inch of figure) and then reduced to
+    ``colors`` colours (``None``: kept as drawn), which makes them about three times smaller with no
+    visible change to lines and labels. ``layout`` is the figure's layout engine; ``None`` (``draw`` places
+    its axes itself, e.g. with ``fig.subplots_adjust``) renders about twice as fast as ``"constrained"``.
 
     Returns:
         ``IPython.display.HTML`` holding the slider.
@@ -73,6 +79,8 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
     if name in fixed:
         raise ValueError(f"fixed must not contain the slider's own parameter {name!r}")
     _check_figure_args(figsize, dpi, layout)
+    if colors is not None and (isinstance(colors, bool) or not isinstance(colors, int) or not 2 <= colors <= 256):
+        raise ValueError(f"colors must be a number of colours from 2 to 256, or None; got {colors!r}")
     if fmt is not None and not isinstance(fmt, str):
         raise ValueError(f"fmt must be a format string with {{name}} and {{value}}, or None; got {fmt!r}")
 
@@ -88,14 +96,35 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
 
         animation = FuncAnimation(fig, render_frame, frames=len(values), interval=500,
                                   repeat=False, cache_frame_data=False)
-        with matplotlib.rc_context({"savefig.dpi": dpi, "animation.embed_limit": 50.0}):
+        with matplotlib.rc_context({"savefig.dpi": dpi, "animation.embed_limit": 50.0,
+                                    "animation.frame_format": "png"}):
             html = animation.to_jshtml(fps=2, embed_frames=True, default_mode="once")
     finally:
         plt.close(fig)
+    if colors is not None:
+        html = _quantize_frames(html, colors)
     return HTML(html)
 
 
-def sliders_widget(draw: DrawFunction, *, figsize=(7, 4), layout: str | None = "constrained", **sliders):
+_FRAME = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)")
+
+
+def _quantize_frames(html: str, colors: int) -> str:
+    """Every PNG frame of a ``to_jshtml`` page reduced to ``colors`` colours (no dithering), re-encoded."""
+    from PIL import Image
+
+    def smaller(match):
+        data = base64.b64decode(re.sub(r"[\\\n]", "", match.group(1)))
+        image = Image.open(io.BytesIO(data)).convert("RGB")
+        image = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        out = io.BytesIO()
+        image.save(out, "PNG", optimize=True)
+        return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+    return _FRAME.sub(smaller, html)
+
+
+def sliders_widget(draw: DrawFunction, *, figsize=(6.6, 3.6), layout: str | None = "constrained", **sliders):
     """Build (without showing) the ipywidgets front end: ``draw(fig, **params)`` redrawn on every change.
 
     ``sliders`` maps each parameter of ``draw`` to an ipywidgets widget (e.g. ``FloatSlider``,
@@ -135,7 +164,7 @@ def sliders_widget(draw: DrawFunction, *, figsize=(7, 4), layout: str | None = "
     return widgets.interactive(redraw, **controls)
 
 
-def live_sliders(draw: DrawFunction, *, figsize=(7, 4), layout: str | None = "constrained",
+def live_sliders(draw: DrawFunction, *, figsize=(6.6, 3.6), layout: str | None = "constrained",
                  **sliders) -> None:
     """Show ipywidgets sliders that redraw ``draw(fig, **params)`` (the kernel-backed front end).
 
@@ -199,21 +228,124 @@ def _label_frame(fig: Figure, label: str) -> None:
 # --------------------------------------------------------------------------- the chapters' figures
 
 
-KIND_COLORS = {"softmax": "tab:blue", "ssmax": "tab:orange", "constant": "tab:green", "ssmax-fixed": "tab:red",
-               "ssmax-bias": "tab:purple", "chiang-log-n": "tab:brown", "su-log-base": "tab:pink",
-               "qwen-logn": "tab:cyan", "llama4-temperature": "tab:olive", "yarn": "tab:gray"}
-"""One colour per attention kind, shared by the chapters' figures."""
+# Okabe & Ito's colour-blind-safe palette (and, beyond its eight colours, three of Paul Tol's), one colour and
+# one marker per attention kind, the same in every chapter.
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
+             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7"}
+
+KIND_COLORS = {"softmax": "#0072B2", "ssmax": "#D55E00", "constant": "#009E73", "ssmax-fixed": "#CC79A7",
+               "ssmax-bias": "#E69F00", "chiang-log-n": "#56B4E9", "su-log-base": "#000000",
+               "qwen-logn": "#882255", "llama4-temperature": "#999933", "yarn": "#44AA99", "learned-pn": "#555555"}
+"""One colour per attention kind, shared by the chapters' figures (colour-blind safe: Okabe–Ito, then Tol)."""
+
+KIND_MARKERS = {"softmax": "o", "ssmax": "s", "constant": "^", "ssmax-fixed": "D", "ssmax-bias": "v",
+                "chiang-log-n": "P", "su-log-base": "x", "qwen-logn": "X", "llama4-temperature": "<", "yarn": ">",
+                "learned-pn": "."}
+"""One marker per attention kind, so that kinds whose points coincide stay apart (and apart in grey print)."""
+
+BOOK_STYLE = {
+    "figure.dpi": 100,                 # one inch of figure = 100 CSS pixels on the page
+    "figure.figsize": (6.6, 3.6),      # the book's code column is 676 px wide at 1280 px
+    "savefig.dpi": 200,                # files written with savefig: 2 pixels per CSS pixel
+    "font.size": 10,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "figure.titlesize": 11,
+    "axes.prop_cycle": matplotlib.cycler(color=[OKABE_ITO[c] for c in (
+        "blue", "vermillion", "bluish green", "reddish purple", "orange", "sky blue", "black")]),
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 5,
+    "svg.fonttype": "none",            # SVG text stays text: smaller files, sharp at any size
+}
+"""The book's figure style (:func:`use_book_style`): labels of at least 9 pt at the size the page shows them."""
 
 
-def plot_band(ax, x, per_seed, style: str | None = None, **line_kwargs):
+def use_book_style(*, retina: bool = True) -> None:
+    """Apply :data:`BOOK_STYLE` to matplotlib and, in Jupyter or Colab, show figures as PNG at twice the
+    pixels of their size on the page (``retina``), so that they are sharp on every screen."""
+    matplotlib.rcParams.update(BOOK_STYLE)
+    if not retina:
+        return
+    try:
+        from IPython import get_ipython
+        if get_ipython() is None:
+            return
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # no IPython: figures are saved with savefig.dpi
+        return
+    set_matplotlib_formats("retina")
+
+
+def legend_below(fig_or_ax, *, ncols: int | None = None, handles=None, labels=None, **kwargs):
+    """A legend outside the data: under the axes (an ``Axes``) or under all of them (a ``Figure`` in
+    constrained layout). Duplicate labels are shown once. Returns the legend."""
+    if handles is None:
+        axes = fig_or_ax.axes if isinstance(fig_or_ax, Figure) else [fig_or_ax]
+        found = {}
+        for ax in axes:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                if not label.startswith("_"):
+                    found.setdefault(label, handle)
+        labels, handles = list(found), list(found.values())
+    ncols = ncols or min(len(labels), 3) or 1
+    if isinstance(fig_or_ax, Figure):
+        return fig_or_ax.legend(handles, labels, loc="outside lower center", ncols=ncols, **kwargs)
+    return fig_or_ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=ncols,
+                            **kwargs)
+
+
+def legend_right(ax, **kwargs):
+    """A legend outside the data, to the right of ``ax``. Returns the legend."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
+
+
+def _segments(x, max_gap: float | None):
+    """Index ranges of ``x`` (increasing) within which neighbours are at most ``max_gap`` times apart."""
+    x = np.asarray(x, dtype=np.float64)
+    if max_gap is None or len(x) < 2:
+        return [slice(0, len(x))]
+    breaks = [i + 1 for i in range(len(x) - 1) if x[i + 1] > max_gap * x[i] * (1 + 1e-9)]
+    edges = [0, *breaks, len(x)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def plot_band(ax, x, per_seed, style: str | None = None, *, dodge: float = 0.0, max_gap: float | None = None,
+              **line_kwargs):
     """Draw the mean over seeds of ``per_seed`` (shape ``(seeds, len(x))``) against ``x`` as a line, with a
     band from the lowest to the highest seed in the line's colour; returns the line. ``style`` is a
-    matplotlib format string (``"--"``); ``line_kwargs`` go to ``ax.plot`` (``color``, ``label``, ``marker``, …)."""
+    matplotlib format string (``"--"``); ``line_kwargs`` go to ``ax.plot`` (``color``, ``label``, ``marker``, …).
+
+    ``dodge`` shifts the points by that fraction of a doubling (x · 2**dodge) so that kinds whose values
+    coincide are drawn side by side; ``max_gap`` draws the line and the band only between neighbouring
+    points at most that many times apart (x > 0): nothing is drawn across lengths that were not measured,
+    where the points stand alone."""
     per_seed = np.asarray(per_seed, dtype=np.float64)
     if per_seed.ndim != 2 or per_seed.shape[1] != len(x):
         raise ValueError(f"per_seed must have shape (seeds, {len(x)}) for {len(x)} x values, got {per_seed.shape}")
-    line, = ax.plot(x, per_seed.mean(axis=0), *([style] if style else []), **line_kwargs)
-    ax.fill_between(x, per_seed.min(axis=0), per_seed.max(axis=0), color=line.get_color(), alpha=0.15, lw=0)
+    x = np.asarray(x, dtype=np.float64) * 2.0 ** dodge
+    mean, low, high = per_seed.mean(axis=0), per_seed.min(axis=0), per_seed.max(axis=0)
+    line = None
+    for part in _segments(x, max_gap):
+        kwargs = dict(line_kwargs)
+        if line is not None:
+            kwargs.update(color=line.get_color(), label="_nolegend_")
+        if part.stop - part.start == 1 and not kwargs.get("marker"):
+            kwargs["marker"] = "o"
+        segment, = ax.plot(x[part], mean[part], *([style] if style else []), **kwargs)
+        line = line or segment
+        if part.stop - part.start > 1:
+            ax.fill_between(x[part], low[part], high[part], color=line.get_color(), alpha=0.15, lw=0)
+        else:  # a point on its own: its seed range as an error bar
+            ax.errorbar(x[part], mean[part], yerr=[mean[part] - low[part], high[part] - mean[part]],
+                        fmt="none", ecolor=line.get_color(), elinewidth=1, capsize=2)
     return line
 
 
@@ -222,20 +354,35 @@ def _per_seed(cells) -> np.ndarray:
     return np.array([c["per_seed"] for c in cells]).T
 
 
+def _dodges(kinds, spread: float) -> dict:
+    """Offsets (fractions of a doubling) that spread ``kinds`` evenly over ``spread``, centred on 0."""
+    kinds = list(kinds)
+    if len(kinds) < 2 or not spread:
+        return {k: 0.0 for k in kinds}
+    return {k: spread * (i / (len(kinds) - 1) - 0.5) for i, k in enumerate(kinds)}
+
+
 def plot_by_length(ax, summary: dict, metric: str = "accuracy", evaluation: str = "plain", *, style: str = "-",
-                   suffix: str = "") -> None:
+                   suffix: str = "", kinds=None, dodge: float = 0.0, max_gap: float | None = 2.0) -> None:
     """Draw ``metric`` against evaluation length for every kind of ``summary`` (from
-    :func:`length_experiment`): the mean over seeds, a band from the worst to the best seed, and a
-    dotted vertical line at the training length L (labelled)."""
+    :func:`length_experiment`; or ``kinds``): the mean over seeds, a band from the worst to the best seed,
+    one colour and marker per kind, and a dotted vertical line at the training length L (labelled).
+    ``dodge`` spreads the kinds' points over that fraction of a doubling, so that equal values stay visible
+    side by side; lengths more than ``max_gap`` times apart are not joined by a line."""
     mults = summary["eval_mult"]
-    for kind, result in summary["results"].items():
-        plot_band(ax, mults, _per_seed(result["evaluations"][evaluation][metric]), style, marker="o",
-                  color=KIND_COLORS.get(kind), label=kind + suffix)
+    kinds = list(kinds or summary["results"])
+    offsets = _dodges(kinds, dodge)
+    for kind in kinds:
+        result = summary["results"][kind]
+        plot_band(ax, mults, _per_seed(result["evaluations"][evaluation][metric]), style, dodge=offsets[kind],
+                  max_gap=max_gap, marker=KIND_MARKERS.get(kind, "o"), color=KIND_COLORS.get(kind),
+                  label=kind + suffix)
     ax.axvline(1, color="gray", linestyle=":", linewidth=1, label="training length L")
     ax.set_xscale("log", base=2)
-    ax.set_xticks(mults, [f"{m:g}×" for m in mults])
-    ax.set_xlabel(f"sequence length / L (L = {summary['train_len']})")
-    ax.set_ylabel(metric)
+    ax.set_xticks(mults, [f"{m:g}×L" for m in mults])
+    ax.minorticks_off()
+    ax.set_xlabel(f"sequence length (L = {summary['train_len']})")
+    ax.set_ylabel(metric if metric == "accuracy" else "answer loss (nats)")
 
 
 def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None, loss_name: str = "answer loss") -> None:
@@ -251,6 +398,22 @@ def plot_train_loss(ax, summary: dict, *, width: int = 20, kinds=None, loss_name
     ax.set_ylabel(f"{loss_name} (nats, mean of {width} steps)")
 
 
+def plot_train_loss_difference(ax, summary: dict, *, reference: str = "softmax", width: int = 20, kinds=None,
+                               loss_name: str = "training loss") -> None:
+    """Draw each kind's training loss minus ``reference``'s on the same seed (same data, same initial
+    weights), smoothed over ``width`` steps: the mean over seeds and the band from the lowest to the highest
+    seed, with a line at 0. Where the curves of :func:`plot_train_loss` lie on top of each other, this shows
+    by how much, and in which direction, they differ."""
+    ref = np.array([moving_average(c, width) for c in summary["results"][reference]["train_loss"]])
+    for kind in kinds or [k for k in summary["results"] if k != reference]:
+        curves = np.array([moving_average(c, width) for c in summary["results"][kind]["train_loss"]])
+        plot_band(ax, np.arange(curves.shape[1]) + width, curves - ref, color=KIND_COLORS.get(kind),
+                  label=f"{kind} − {reference}")
+    ax.axhline(0, color=KIND_COLORS.get(reference, "k"), linewidth=1.2, label=f"{reference} (= 0)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"{loss_name} − {reference}'s\n(nats, same seed)")
+
+
 def plot_loss_by_position(ax, summary: dict, evaluation: str = "plain", *, style: str = "-",
                           suffix: str = "", mark_train_len: bool = True) -> None:
     """Draw the test loss against the number of tokens seen, n, for every kind of ``summary``
@@ -259,62 +422,93 @@ def plot_loss_by_position(ax, summary: dict, evaluation: str = "plain", *, style
     dotted vertical line at n = L (labelled)."""
     x = np.asarray(summary["position_edges"])[1:]
     for kind, result in summary["results"].items():
-        plot_band(ax, x, _per_seed(result["evaluations"][evaluation]["loss_by_position"]), style, marker="o",
-                  markersize=3, color=KIND_COLORS.get(kind), label=kind + suffix)
+        plot_band(ax, x, _per_seed(result["evaluations"][evaluation]["loss_by_position"]), style,
+                  marker=KIND_MARKERS.get(kind, "o"), markersize=3.5, color=KIND_COLORS.get(kind),
+                  label=kind + suffix)
     if mark_train_len:
         ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L (training length)")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("tokens seen, n (each point: the bin that ends there)")
+    ax.set_xlabel("bytes seen, n (each point: the bin that ends there)")
     ax.set_ylabel("next-byte loss (nats)")
 
 
-def plot_by_depth(ax, summary: dict, mult, *, style: str = "-") -> None:
+def plot_by_depth(ax, summary: dict, mult, *, style: str = "-", kinds=None, dodge: float = 0.0) -> None:
     """Draw accuracy against the number of keys a query sees, for the evaluation length ``mult·L`` of
     ``summary`` (``task="stream"`` or ``"haystack"``): the mean over seeds at each depth bin's upper
-    edge, with the worst-to-best-seed band; a dotted vertical line at n = L."""
+    edge, with the worst-to-best-seed band, one colour and marker per kind; a dotted vertical line at n = L.
+    ``dodge`` spreads the kinds' points as in :func:`plot_by_length`."""
     i = list(summary["eval_mult"]).index(mult)
     edges = np.asarray(summary["depth_edges"], dtype=np.float64)
-    for kind, result in summary["results"].items():
-        row = result["depth"]["accuracy"][i]
+    kinds = list(kinds or summary["results"])
+    offsets = _dodges(kinds, dodge)
+    for kind in kinds:
+        row = summary["results"][kind]["depth"]["accuracy"][i]
         keep = [j for j, c in enumerate(row) if not np.isnan(c["mean"])]
-        plot_band(ax, edges[1:][keep], _per_seed([row[j] for j in keep]), style, marker="o",
-                  color=KIND_COLORS.get(kind), label=kind)
+        plot_band(ax, edges[1:][keep], _per_seed([row[j] for j in keep]), style, dodge=offsets[kind],
+                  marker=KIND_MARKERS.get(kind, "o"), color=KIND_COLORS.get(kind), label=kind)
     ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel(f"keys the query sees, n (bins up to the marked value; sequences of {mult:g}×L)")
+    ax.set_xlabel(f"keys the query sees, n (bins up to the value; {mult:g}×L sequences)")
     ax.set_ylabel("accuracy")
 
 
-def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None = None, styles=None):
+def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None = None, styles=None, *,
+                  max_gap: float | None = 2.0):
     """Mean over seeds against length (log axis), with the min–max band (:func:`plot_band`);
-    a dotted vertical line at ``train_len``, labelled "training length L"."""
+    a dotted vertical line at ``train_len``, labelled "training length L". Lengths more than ``max_gap``
+    times apart are not joined: their points stand alone, with the seed range as an error bar."""
     styles = styles or {}
     for r in results:
-        plot_band(ax, r.lengths, r._metric(metric), label=r.name, **{"marker": "o", "ms": 4, **styles.get(r.name, {})})
+        plot_band(ax, r.lengths, r._metric(metric), label=r.name, max_gap=max_gap,
+                  **{"marker": "o", "ms": 4, **styles.get(r.name, {})})
     if train_len is not None:
         ax.axvline(train_len, color="k", lw=0.8, ls=":", label="training length L")
     ax.set_xscale("log", base=2)
+    lengths = list(results[0].lengths) if results else []
+    if lengths:
+        ax.set_xticks(lengths, [f"{n:,}" for n in lengths])
+        ax.minorticks_off()
     ax.set_xlabel("sequence length")
     ax.set_ylabel(metric if metric == "accuracy" else "answer loss (nats)")
-    ax.grid(alpha=0.3)
     return ax
 
 
-def plot_accuracy_and_loss(results, train_len: int | None = None, styles=None, figsize=(10, 3.8)):
+def plot_accuracy_and_loss(results, train_len: int | None = None, styles=None, figsize=(6.6, 4.4)):
     """The chapters' two-panel figure: accuracy (left) and answer loss on a log axis (right) against
-    length, mean over seeds with the min–max band. Returns the figure."""
-    import matplotlib.pyplot as plt
-
+    length, mean over seeds with the min–max band, the legend under both. Returns the figure."""
     results = list(results)
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
     plot_accuracy(ax_acc, results, "accuracy", train_len=train_len, styles=styles)
     plot_accuracy(ax_loss, results, "loss", train_len=train_len, styles=styles)
     ax_loss.set_yscale("log")
     n_seeds = results[0]._metric("accuracy").shape[0] if results else 0
-    ax_acc.set_title(f"accuracy (mean, band = min–max of {n_seeds} seeds)", fontsize=10)
-    ax_loss.set_title("answer loss", fontsize=10)
-    ax_acc.legend(fontsize=7.5, loc="lower left")
+    ax_acc.set_title(f"accuracy (band: min–max of {n_seeds} seeds)")
+    ax_loss.set_title("answer loss")
+    legend_below(fig, ncols=2)
     return fig
+
+
+def plot_method_dots(ax, results, lengths, metric: str = "accuracy", *, colors=None, markers=("o", "s", "^", "D"),
+                     offset: float = 0.16) -> None:
+    """A dot plot of ``results`` (:class:`~ssmax_lite.lab.compare.MethodResult`): one row per method, one
+    marker per length of ``lengths`` (its mean over seeds), a bar from the worst to the best seed. Methods
+    whose values coincide stay on rows of their own, so equal results read as equal, not as one curve
+    hiding another. ``colors`` maps a length to a colour (default: the book's palette in order)."""
+    results = list(results)
+    palette = [OKABE_ITO[c] for c in ("blue", "vermillion", "bluish green", "reddish purple")]
+    for k, length in enumerate(lengths):
+        dy = offset * (k - (len(lengths) - 1) / 2)
+        color = (colors or {}).get(length, palette[k % len(palette)])
+        for row, r in enumerate(results):
+            values = r.at(length, metric)
+            mean = values.mean()
+            ax.plot([values.min(), values.max()], [row + dy] * 2, color=color, lw=1.6, solid_capstyle="butt")
+            ax.plot(mean, row + dy, markers[k % len(markers)], color=color, ms=6,
+                    label=f"n = {length:,}" if row == 0 else "_nolegend_")
+    ax.set_yticks(range(len(results)), [r.name for r in results])
+    ax.set_ylim(len(results) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(metric if metric == "accuracy" else "answer loss (nats)")
 
 
 def plot_learned_pn(ax, n, curves, fits: dict[str, Fit]) -> None:
@@ -324,11 +518,34 @@ def plot_learned_pn(ax, n, curves, fits: dict[str, Fit]) -> None:
     for i, curve in enumerate(curves):
         label = f"learned $p_n$ ({len(curves)} seed(s))" if i == 0 else None
         ax.plot(n, curve, ".", color="0.45", alpha=0.7, markersize=4, label=label)
-    styles = {"log": dict(color="tab:orange", lw=2.5), "power": dict(color="tab:blue", ls="--"),
-              "linear": dict(color="tab:green", ls=":")}
     dense = np.geomspace(np.min(n), np.max(n), 200)
     for curve, fit in fits.items():
-        ax.plot(dense, fit(dense), label=f"{fit.formula()}  (R² = {fit.r2:.2f})", **styles.get(curve, {}))
+        ax.plot(dense, fit(dense), label=f"{fit.formula()}  (R² = {fit.r2:.2f})", **FIT_STYLES.get(curve, {}))
     ax.set_xscale("log", base=2)
     ax.set_xlabel("n, keys the query attends to")
     ax.set_ylabel("learned multiplier $p_n$")
+
+
+FIT_STYLES = {"log": dict(color=OKABE_ITO["vermillion"], lw=2.5), "power": dict(color=OKABE_ITO["blue"], ls="--"),
+              "linear": dict(color=OKABE_ITO["bluish green"], ls=":", lw=2)}
+"""How :func:`plot_learned_pn` and :func:`plot_pn_beyond_l` draw each fitted curve."""
+
+
+def plot_pn_beyond_l(ax, n, pn, fits: dict, n_max: int) -> None:
+    """The learned multiplier beyond the training length: the mean learned ``p_n`` (``n = 1 … L``) as a
+    table, which a model uses as ``p_L`` for every longer count (a flat line beyond L), and each fitted curve
+    of ``fits`` continued to ``n_max``, on a log-scaled n axis."""
+    n = np.asarray(n, dtype=np.float64)
+    pn = np.asarray(pn, dtype=np.float64)
+    train_len = int(n[-1])
+    ax.plot(n, pn, ".", color="0.35", markersize=4, label="learned $p_n$ (mean of the seeds), n ≤ L")
+    beyond = np.geomspace(train_len, n_max, 120)
+    ax.plot(beyond, np.full_like(beyond, pn[-1]), color="0.35", lw=2.5, label="the table beyond L: $p_L$")
+    for curve, fit in fits.items():
+        style = {**FIT_STYLES.get(curve, {}), "lw": 1.8}
+        ax.plot(beyond, fit(beyond), label=f"continued by the {curve} fit", **style)
+    ax.axvline(train_len, color="gray", linestyle=":", linewidth=1)
+    ax.text(train_len * 1.1, ax.get_ylim()[0], " L", va="bottom", color="gray")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("n, keys the query attends to")
+    ax.set_ylabel("multiplier $p_n$")
