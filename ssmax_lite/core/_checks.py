@@ -1,13 +1,11 @@
-"""Argument checks shared by the public functions.
+"""Argument checks of :func:`~ssmax_lite.core.functional.softmax` and :func:`~ssmax_lite.core.functional.ssmax`.
 
-Every check raises ``ValueError`` with a message that names the argument and
-says what is accepted, so that bad input never turns into a silent NaN.
+Every check raises ``ValueError`` with a message that names the argument and says what is accepted, so that
+bad input never turns into a silent NaN. They read values (on the CPU): the attention call, which must not
+stall a GPU, checks only shapes and dtypes instead (:mod:`ssmax_lite.core.attention`).
 """
 
 from __future__ import annotations
-
-import math
-from numbers import Real
 
 import numpy as np
 import torch
@@ -25,49 +23,30 @@ def check_dim(dim: int, ndim: int, name: str = "dim") -> int:
     return dim % ndim
 
 
+def _as_float64(value, name: str) -> np.ndarray:
+    try:
+        if isinstance(value, torch.Tensor):
+            return value.detach().to("cpu", torch.float64).numpy()
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number or an array of real numbers, "
+                         f"got {type(value).__name__}") from None
+
+
 def check_finite(value, name: str) -> None:
-    """Raise unless every entry of ``value`` (a float, numpy array or tensor) is finite."""
-    if isinstance(value, torch.Tensor) and value.device.type == "cpu" and value.dtype != torch.bfloat16:
-        ok = bool(np.isfinite(value.detach().numpy()).all())  # for a few values, numpy is ~10× quicker
-    elif isinstance(value, torch.Tensor):
-        ok = bool(torch.isfinite(value.detach()).all())
-    elif isinstance(value, Real):
-        ok = math.isfinite(float(value))
-    else:
-        try:
-            ok = bool(np.all(np.isfinite(np.asarray(value, dtype=np.float64))))
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a real number or an array of real numbers, "
-                             f"got {type(value).__name__}") from None
-    if not ok:
+    """Raise unless every entry of ``value`` (a number, numpy array or tensor) is finite."""
+    if not np.isfinite(_as_float64(value, name)).all():
         raise ValueError(f"{name} must be finite (no NaN or inf), got {value!r}")
-
-
-def check_finite_where_free(value: torch.Tensor, name: str) -> None:
-    """``check_finite`` for a tensor where reading its values costs nothing: on the CPU, outside
-    ``torch.compile``. Elsewhere it is skipped, because the read would make the CPU wait for the
-    GPU (a host sync) or break the compiled graph; the value is then the caller's to check."""
-    if value.device.type == "cpu" and not torch.compiler.is_compiling():
-        check_finite(value, name)
 
 
 def check_count(n, name: str = "n") -> None:
     """Raise unless ``n`` (a number of keys) is finite and at least 1 everywhere."""
     check_finite(n, name)
-    if isinstance(n, torch.Tensor):
-        ok = bool((n.detach() >= 1).all())
-    else:
-        ok = bool(np.all(np.asarray(n, dtype=np.float64) >= 1))
-    if not ok:
+    if not (_as_float64(n, name) >= 1).all():
         raise ValueError(f"{name} must be >= 1 (it counts the keys a query attends to), got {n!r}")
 
 
 def check_no_nan_or_posinf(x, name: str = "x") -> None:
     """Logits may be finite or -inf (masked); NaN and +inf have no meaning as logits."""
-    if isinstance(x, torch.Tensor):
-        bad = bool((torch.isnan(x) | torch.isposinf(x)).any())
-    else:
-        bad = bool(np.any(np.isnan(x) | np.isposinf(x)))
-    if bad:
-        raise ValueError(f"{name} must hold finite logits or -inf for masked entries; "
-                         f"it contains NaN or +inf")
+    if bool((torch.isnan(x) | torch.isposinf(x)).any()):
+        raise ValueError(f"{name} must hold finite logits or -inf for masked entries; it contains NaN or +inf")
