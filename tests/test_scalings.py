@@ -106,7 +106,7 @@ def test_registry_metadata():
     with open("book/references.bib", encoding="utf-8") as f:
         bib = f.read()
     for s in SCALINGS.values():
-        assert s.applied in ("never", "training", "inference")
+        assert s.applied in ("never", "always", "inference")
         assert s.depends_on in ("n", "position", "context")
         assert s.citation is None or f"{{{s.citation}," in bib, s.name
     assert SCALINGS["ssmax"].learned == ("s",) and SCALINGS["ssmax-bias"].learned == ("s", "bias")

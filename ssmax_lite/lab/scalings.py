@@ -16,20 +16,20 @@ position ``i`` is ``n``).
 name                     multiplier :math:`m(n)`                                              learned    applied
 =======================  ===================================================================  =========  ===========
 ``softmax``              :math:`1`                                                            —          —
-``ssmax``                :math:`s_h \ln n`                                                    s          training
-``ssmax-fixed``          :math:`s \ln n`, :math:`s` fixed                                     —          training
-``ssmax-bias``           :math:`s_h \ln n + b_h`                                              s, b       training
-``constant``             :math:`c_h` (no growth with n; a control)                            c          training
-``chiang-log-n``         :math:`\ln n`                                                        —          training
-``su-log-base``          :math:`\log_{L_0} n = \ln n / \ln L_0`                               —          training
+``ssmax``                :math:`s_h \ln n`                                                    s          always
+``ssmax-fixed``          :math:`s \ln n`, :math:`s` fixed                                     —          always
+``ssmax-bias``           :math:`s_h \ln n + b_h`                                              s, b       always
+``constant``             :math:`c_h` (no growth with n; a control)                            c          always
+``chiang-log-n``         :math:`\ln n`                                                        —          always
+``su-log-base``          :math:`\log_{L_0} n = \ln n / \ln L_0`                               —          always
 ``qwen-logn``            :math:`\log_{L} n` if :math:`n > L` else 1                           —          inference
 ``llama4-temperature``   :math:`1 + \beta \ln(\lfloor n / F \rfloor + 1)`                     —          inference
 ``yarn``                 :math:`(0.1 \ln f + 1)^2` (constant in n), :math:`f` = extension    —          inference
-``learned-pn``           :math:`s_h p_n + b_h`, a free :math:`p_n` for every :math:`n \le L`  s, b, p    training
-``constant-matched``     :math:`c'_h \ln L` (no growth with n; the control matched to SSMax)  c          training
+``learned-pn``           :math:`s_h p_n + b_h`, a free :math:`p_n` for every :math:`n \le L`  s, b, p    always
+``constant-matched``     :math:`c'_h \ln L` (no growth with n; the control matched to SSMax)  c          always
 =======================  ===================================================================  =========  ===========
 
-"training" means the multiplier is used while training and at evaluation; "inference" means
+"always" means the multiplier is used while training and at evaluation; "inference" means
 it is the identity while the module is in training mode (``module.training``) and is applied
 only in evaluation mode, as in Qwen's code (``not self.training``).
 
@@ -75,7 +75,7 @@ class LengthScaling:
         formula: the multiplier in LaTeX.
         learned: names of the per-head parameters learned by gradient descent
             (``"s"``, ``"bias"``, ``"c"``); empty for fixed methods.
-        applied: ``"training"`` (used in training and at evaluation), ``"inference"``
+        applied: ``"always"`` (used in training and at evaluation), ``"inference"``
             (identity in training mode, applied only in evaluation mode) or ``"never"``
             (softmax: the multiplier is always 1).
         depends_on: ``"n"`` (keys attended to), ``"position"`` (absolute position,
@@ -242,23 +242,23 @@ def _scaling(name, formula, learned, applied, depends_on, citation, multiplier, 
 SCALINGS: dict[str, LengthScaling] = {s.name: s for s in (
     _scaling("softmax", r"1", (), "never", "n", None, _softmax, _no_params,
              note="Standard attention, the paper's configuration (a)."),
-    _scaling("ssmax", r"s_h \ln n", ("s",), "training", "n", "nakanishi2025ssmax",
+    _scaling("ssmax", r"s_h \ln n", ("s",), "always", "n", "nakanishi2025ssmax",
              _s_log_n, _ssmax_defaults,
              note="SSMax with one learned s per layer and head, configuration (b); "
                   "s starts at 1/ln(train_len)."),
-    _scaling("ssmax-fixed", r"s \ln n", (), "training", "n", "nakanishi2025ssmax",
+    _scaling("ssmax-fixed", r"s \ln n", (), "always", "n", "nakanishi2025ssmax",
              _s_log_n, _ssmax_defaults,
              note="SSMax with s not learned, configuration (c); s = 1/ln(train_len) unless s_init is given."),
-    _scaling("ssmax-bias", r"s_h \ln n + b_h", ("s", "bias"), "training", "n", "nakanishi2025ssmax",
+    _scaling("ssmax-bias", r"s_h \ln n + b_h", ("s", "bias"), "always", "n", "nakanishi2025ssmax",
              _s_log_n, _ssmax_bias_defaults,
              note="SSMax with a learned bias, configuration (d)."),
-    _scaling("constant", r"c_h", ("c",), "training", "n", None, _constant, _constant_defaults,
+    _scaling("constant", r"c_h", ("c",), "always", "n", None, _constant, _constant_defaults,
              note="A learned temperature per head that does not grow with n: a control."),
-    _scaling("chiang-log-n", r"\ln n", (), "training", "n", "chiang2022overcoming",
+    _scaling("chiang-log-n", r"\ln n", (), "always", "n", "chiang2022overcoming",
              _log_n, _no_params,
              note="Chiang & Cholak scale the query input by ln(string length) while training; "
                   "here n is the per-query count, as in SSMax."),
-    _scaling("su-log-base", r"\log_{L_0} n = \ln n / \ln L_0", (), "training", "n", "su2021entropy",
+    _scaling("su-log-base", r"\log_{L_0} n = \ln n / \ln L_0", (), "always", "n", "su2021entropy",
              _log_base, _su_defaults, source_constants={"base_len": 512},
              note="Su's entropy-invariant scale log_512 n; the base L0 = 512 becomes the training length, "
                   "so the multiplier is 1 at the training length."),
@@ -275,11 +275,11 @@ SCALINGS: dict[str, LengthScaling] = {s.name: s for s in (
              _yarn, _yarn_defaults,
              note="YaRN's attention factor squared (it multiplies both q and k), set once per extension; "
                   "f = context length / training length unless factor is given."),
-    _scaling("learned-pn", r"s_h\,p_n + b_h", ("s", "bias", "pn"), "training", "n", "nakanishi2025ssmax",
+    _scaling("learned-pn", r"s_h\,p_n + b_h", ("s", "bias", "pn"), "always", "n", "nakanishi2025ssmax",
              _learned_pn, _learned_pn_defaults,
              note="The paper's Fig. 2 experiment: a free learned p_n for every n = 1 … L, shared by all layers "
                   "and heads (counts beyond L use p_L); starts as softmax (s = 1, b = 0, p_n = 1)."),
-    _scaling("constant-matched", r"c'_h \ln L", ("c",), "training", "n", None, _constant_matched,
+    _scaling("constant-matched", r"c'_h \ln L", ("c",), "always", "n", None, _constant_matched,
              _constant_matched_defaults,
              note="A control matched to SSMax: a learned constant parametrised as SSMax's s is (c' ln L, "
                   "c' starting at 1/ln L), so that an optimiser step moves it as far as s·ln L at n = L; "
