@@ -47,7 +47,7 @@ TASK_NAMES = ("lookup", "stream", "haystack", "text")
 ``text``: :data:`TEXT_RUNS` of the preset (next-byte prediction on real text, evaluated per position)."""
 
 STREAM_TASKS = {
-    # measured on the CPU for issue 9 (seeds 10, 11, 12; 20-25 s a model on one busy thread): softmax,
+    # measured on the CPU (seeds 10, 11, 12; 20-25 s a model on one busy thread): softmax,
     # ssmax and constant all learn it (answer loss 0.0003 after 400 steps) and score 1.000 at every
     # length up to 32×L and every depth; softmax fades only in the loss (0.004 at 32×L, ssmax 0.0002)
     "quick": RecallStreamTask(n_keys=16, n_values=8, n_needles=8),
@@ -58,7 +58,7 @@ STREAM_TASKS = {
 
 
 HAYSTACK_RUNS = {
-    # issue 9's fading task: queries at every depth, and a haystack of one repeated token (a different one
+    # the fading task: queries at every depth, and a haystack of one repeated token (a different one
     # per sequence), so the weight that leaks off the needle votes for one wrong answer; weight decay 1.5
     # keeps the learned logit gap Δ small enough that softmax's answer flips once n·e^(−Δ) > 1, i.e. by
     # 16–32×L. Measured on the CPU (benchmarks/README.md, "one-token haystack"): every kind learns it in

@@ -224,7 +224,7 @@ class RecallStreamTask:
         filler_values: how many distinct values one sequence's filler uses, drawn per sequence
             (``None``: all V). With 1, every filler token of a sequence carries the same value: the
             attention mass that leaks off the needle then piles up on one value instead of spreading
-            evenly over V (see the issue-9 notes in ``benchmarks/task_design.py``).
+            evenly over V (see the task-design notes in ``benchmarks/task_design.py``).
         filler_keys: how many distinct keys one sequence's filler uses, drawn per sequence from the
             ``K − N`` keys that are not needles (``None``: all of them). ``filler_keys=1`` with
             ``filler_values=1`` makes the haystack one token repeated, a different one in every
