@@ -10,13 +10,9 @@ windows are those of ``"sdpa"``. :math:`n_i`, the keys query :math:`i` may see, 
 the mask ``"sdpa"`` gets: row :math:`i`'s allowed keys (at least 1); with no mask, :math:`i + 1` in a causal
 layer with several queries, else :math:`L_k`. Packed rows (``position_ids`` restarting at 0) called with a
 cache and no mask get their document mask from a hook of :func:`enable_ssmax` (``transformers`` builds it
-only without a cache), at one host read per call, the cost of ``transformers``' own check.
-
-``s`` takes the dtype and device of the model's parameters (float32 for a float32 model under autocast).
-``save_pretrained`` stores it, and in ``config.json`` the settings and ``"attn_implementation": "ssmax"``;
-:func:`from_pretrained` loads them. The plain class (``LlamaForCausalLM.from_pretrained``) drops ``s``: with
-this module imported its first forward call raises and names :func:`from_pretrained`; without it,
-``transformers`` refuses the unknown attention ``"ssmax"``.
+only without a cache), at one host read per call, the cost of ``transformers``' own check. ``s`` has the
+dtype of the model's parameters; ``config.json`` names the attention, so that a plain ``from_pretrained``
+(which drops ``s``) fails instead of running softmax: load with :func:`from_pretrained`.
 """
 
 from __future__ import annotations
@@ -50,21 +46,18 @@ NAME = CONFIG_KEY = "ssmax"  # the attention's name, and the key of the settings
 class SSMaxScales(nn.Module):
     """``module.ssmax``: ``s`` and optionally ``bias``, one per head (``s_init``, ``bias_init`` at reset)."""
 
-    def __init__(self, n_heads: int, s: float, bias: float | None = None, learn: bool = True, *, dtype=None,
-                 device=None):
+    def __init__(self, n_heads: int, s: float, bias: float | None = None, learn: bool = True, *,
+                 dtype: torch.dtype | None = None, device: torch.device | str | None = None):
         super().__init__()
-        self.s_init, self.bias_init = float(s), None if bias is None else float(bias)
-        make = functools.partial(torch.empty, n_heads, dtype=dtype, device=device)
-        self.s = nn.Parameter(make(), requires_grad=learn)
-        self.bias = None if bias is None else nn.Parameter(make(), requires_grad=learn)
-        self.recorded: list | None = None  # see record_key_counts
-        self.reset_parameters()
+        self.s_init, self.bias_init, self.recorded = float(s), bias, None  # recorded: see record_key_counts
+        full = functools.partial(torch.full, (n_heads,), dtype=dtype, device=device)
+        self.s = nn.Parameter(full(float(s)), requires_grad=learn)
+        self.bias = None if bias is None else nn.Parameter(full(float(bias)), requires_grad=learn)
 
     @torch.no_grad()
     def reset_parameters(self, names=("s", "bias")) -> None:
-        for name in names:
-            if getattr(self, name) is not None:
-                getattr(self, name).fill_(getattr(self, f"{name}_init"))
+        for name in (name for name in names if getattr(self, name) is not None):
+            getattr(self, name).fill_(getattr(self, f"{name}_init"))
 
     def extra_repr(self) -> str:
         return f"heads={self.s.numel()}, bias={self.bias is not None}, learn={self.s.requires_grad}"
@@ -73,11 +66,8 @@ class SSMaxScales(nn.Module):
 def ssmax_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                             attention_mask: torch.Tensor | None, dropout: float = 0.0,
                             scaling: float | None = None, is_causal: bool | None = None, **kwargs):
-    r"""The ``"ssmax"`` attention: ``sdpa_attention_forward`` with the query multiplied by ``s·log n + b``.
-
-    Arguments and result are ``sdpa_attention_forward``'s: ``query`` ``(B, H, L_q, E)``, ``key`` and ``value``
-    ``(B, H_kv, L_k, E)``; returns ``((B, L_q, H, E), None)``. A layer without ``module.ssmax`` is ``"sdpa"``.
-    """
+    r"""The ``"ssmax"`` attention: ``sdpa_attention_forward`` (same arguments and result) with the query
+    ``(B, H, L_q, E)`` multiplied by ``s·log n + b``. A layer without ``module.ssmax`` is ``"sdpa"``."""
     scales, settings = getattr(module, "ssmax", None), getattr(getattr(module, "config", None), CONFIG_KEY, None)
     if scales is None and isinstance(settings, dict):
         raise ValueError(f"{type(module).__name__} has no SSMax parameters but config.ssmax is set: it was loaded with "
@@ -104,22 +94,35 @@ def _key_counts(module, query, key, mask, is_causal) -> torch.Tensor:
             # sdpa's is_causal; with an empty static cache sdpa cuts the slots past L_q
             return torch.arange(1, l_q + 1, dtype=torch.float32, device=query.device).view(l_q, 1)
         return torch.full((l_q, 1), key.shape[2], dtype=torch.float32, device=query.device)
+    counts = getattr(mask, "ssmax_counts", None)  # set by _mask_with_counts
+    return _allowed_keys(mask) if counts is None else counts
+
+
+def _allowed_keys(mask: torch.Tensor) -> torch.Tensor:
+    """Each row's allowed keys (True, or above finfo.min / 2), at least 1; summed in int32, 3x faster than float."""
     allowed = mask if mask.dtype == torch.bool else mask > torch.finfo(mask.dtype).min / 2
-    return allowed.view(torch.uint8).sum(-1, keepdim=True, dtype=torch.int32).clamp_(min=1)  # int32: 3x float's speed
+    return allowed.view(torch.uint8).sum(-1, keepdim=True, dtype=torch.int32).clamp_(min=1)
+
+
+def _mask_with_counts(*args, **kwargs) -> torch.Tensor | None:
+    """``sdpa_mask`` (the mask ``"sdpa"`` gets) carrying its row counts, ``ssmax_counts``: it is built once per
+    forward call for all layers, so it is counted once, not once per layer (3 % of a CPU prefill at L = 2048)."""
+    mask = sdpa_mask(*args, **kwargs)
+    if mask is not None and not torch.compiler.is_compiling():
+        mask.ssmax_counts = _allowed_keys(mask)
+    return mask
 
 
 def _document_mask_hook(model: nn.Module, args: tuple, kwargs: dict):
     """Forward pre-hook: a packed row called with a cache and no mask gets its causal document mask."""
     position_ids = kwargs.get("position_ids")
-    if (position_ids is None or position_ids.shape[-1] < 2 or len(args) > 1 or kwargs.get("use_cache") is False
-            or any(kwargs.get(name) is not None for name in ("attention_mask", "cache", "past_key_values"))):
+    if position_ids is None or len(args) > 1 or kwargs.get("use_cache") is False or any(
+            kwargs.get(name) is not None for name in ("attention_mask", "cache", "past_key_values")):
         return None
-    documents = find_packed_sequence_indices(position_ids)  # None when the positions never restart
-    if documents is None:
+    if (documents := find_packed_sequence_indices(position_ids)) is None:  # the positions never restart
         return None
     text = model.config.get_text_config()
-    types = getattr(text, "layer_types", None)
-    if set(types) - {"full_attention"} if types else getattr(text, "sliding_window", None) is not None:
+    if set(getattr(text, "layer_types", None) or ()) - {"full_attention"} or getattr(text, "sliding_window", None):
         raise ValueError("packed rows with a cache need sliding windows in their document mask: call the model "
                          "with use_cache=False, and transformers builds it")
     causal = torch.ones(documents.shape[-1], documents.shape[-1], dtype=torch.bool, device=documents.device).tril()
@@ -130,7 +133,7 @@ def _document_mask_hook(model: nn.Module, args: tuple, kwargs: dict):
 def register() -> None:
     """Register ``"ssmax"``: the attention, and ``sdpa_mask`` as its mask builder (else no padding mask)."""
     AttentionInterface.register(NAME, ssmax_attention_forward)
-    AttentionMaskInterface.register(NAME, sdpa_mask)
+    AttentionMaskInterface.register(NAME, _mask_with_counts)
 
 
 register()
@@ -152,34 +155,29 @@ def enable_ssmax(model: PreTrainedModel, *, s: float | None = None, train_length
         reset: SSMax parameters the model has are kept (a trained ``s`` survives a second call, which then only
             sets ``learn``) unless ``reset=True`` starts them again from ``s`` or ``train_length``.
 
-    Raises ``ValueError`` for attention that ``"sdpa"`` cannot compute: Gemma 2's ``attn_logit_softcapping``,
-    gpt-oss's ``sinks``.
-    """
+    Raises ``ValueError`` for what ``"sdpa"`` cannot compute: Gemma 2's soft-capping, gpt-oss's sinks."""
     if not isinstance(model, PreTrainedModel):
         raise ValueError(f"model must be a transformers PreTrainedModel, got {type(model).__name__}")
     if not isinstance(learn, bool) or not isinstance(reset, bool):
         raise ValueError(f"learn and reset must be True or False, got learn={learn!r}, reset={reset!r}")
     layers = _attention_modules(model)
-    can_switch = getattr(type(model), "_can_set_attn_implementation", None)  # transformers' own check
-    if can_switch is not None and not can_switch():
+    if not getattr(type(model), "_can_set_attn_implementation", lambda: True)():  # transformers' own check
         raise ValueError(f"{type(model).__name__} does not dispatch attention through transformers' "
                          f"AttentionInterface, so SSMax cannot be switched on in it")
-    for what in ("attn_logit_softcapping", "sinks"):
-        if any(getattr(layer, what, None) is not None for layer in layers):
-            raise ValueError(f"{type(model).__name__}'s attention uses {what} (logit soft-capping or attention "
-                             f"sinks), which transformers' sdpa and so ssmax attention do not compute")
+    if any(getattr(layer, what, None) is not None for layer in layers for what in ("attn_logit_softcapping", "sinks")):
+        raise ValueError(f"{type(model).__name__}'s attention uses logit soft-capping (attn_logit_softcapping) or "
+                         f"attention sinks (sinks), which transformers' sdpa, and so ssmax attention, cannot compute")
     keep = not reset and all(isinstance(getattr(layer, "ssmax", None), SSMaxScales) for layer in layers)
-    if keep and (s is not None or train_length is not None or bias is not None):
+    if keep and (s, train_length, bias) != (None, None, None):
         warnings.warn("enable_ssmax kept the SSMax parameters the model already has (and their trained values); "
                       "pass reset=True to start them again from s or train_length", stacklevel=2)
-    old = layers[0].ssmax if keep else None
-    s, bias = (old.s_init, old.bias_init) if keep else (_initial_s(s, train_length, bias), bias)
+    s, bias = (layers[0].ssmax.s_init, layers[0].ssmax.bias_init) if keep else (_initial_s(s, train_length, bias), bias)
     settings = {"s": s, "bias": None if bias is None else float(bias), "learn": learn, "install": INSTALL,
                 "load_with": f"ssmax_lite.hf.from_pretrained({type(model).__name__}, path)"}
-    for layer in layers if keep else ():
-        layer.ssmax.requires_grad_(learn)
     if not keep:
         _attach_scales(model, layers, settings)
+    for layer in layers:
+        layer.ssmax.requires_grad_(learn)
     setattr(model.config, CONFIG_KEY, settings)
     model.config.attn_implementation = NAME  # saved in config.json, so that a plain load cannot run softmax
     model.set_attn_implementation(NAME)
@@ -195,20 +193,17 @@ def learned_scales(model: nn.Module) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def record_key_counts(model: nn.Module, layer: int = 0):
-    """Context manager: record, in SSMax layer ``layer`` only (the first by default), the n of each sequence's
-    last query at every forward call. Yields the list of calls, each a list of n, one per sequence. It reads
-    the counts on the host: for looking, not for training."""
-    found = [m for m in model.modules() if isinstance(m, SSMaxScales)]
-    if not found:
+def record_key_counts(model: nn.Module):
+    """Context manager: in the first SSMax layer only, record each sequence's last query's n at every forward
+    call; yields the list of calls (lists of n). Reads them on the host: for looking, not for training."""
+    first = next((m for m in model.modules() if isinstance(m, SSMaxScales)), None)
+    if first is None:
         raise ValueError("model has no SSMax layer; call enable_ssmax(model, ...) first")
-    if isinstance(layer, bool) or not isinstance(layer, int) or not -len(found) <= layer < len(found):
-        raise ValueError(f"layer must be an int in [{-len(found)}, {len(found)}), an SSMax layer, got {layer!r}")
-    found[layer].recorded = []
+    first.recorded = []
     try:
-        yield found[layer].recorded
+        yield first.recorded
     finally:
-        found[layer].recorded = None
+        first.recorded = None
 
 
 def from_pretrained(model_class: type, path, **kwargs) -> PreTrainedModel:
