@@ -152,3 +152,83 @@ def test_model_diagram_marks_the_line_ssmax_changes():
     plt.close(fig)
     with pytest.raises(ValueError, match="config must be a ModelConfig"):
         draw_model({"d_model": 64})
+
+
+# ---------------------------------------------------------------------------------------------- issue 23
+
+
+def test_book_style_labels_and_palette():
+    import matplotlib as mpl
+
+    from ssmax_lite.lab.plotting import BOOK_STYLE, KIND_COLORS, KIND_MARKERS, use_book_style
+
+    with mpl.rc_context():
+        use_book_style(retina=False)
+        sizes = [mpl.rcParams[k] for k in ("font.size", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
+                                           "legend.fontsize", "axes.titlesize")]
+        assert min(mpl.font_manager.FontProperties(size=s).get_size_in_points() for s in sizes) >= 9
+        # a figure of the default size is shown at most as wide as the book's code column (676 px at 1280 px)
+        assert mpl.rcParams["figure.figsize"][0] * mpl.rcParams["figure.dpi"] <= 676
+        assert mpl.rcParams["savefig.dpi"] >= 150
+    assert set(KIND_MARKERS) == set(KIND_COLORS)
+    assert len(set(KIND_COLORS.values())) == len(KIND_COLORS), "two kinds share a colour"
+    assert len(set(KIND_MARKERS.values())) == len(KIND_MARKERS), "two kinds share a marker"
+    assert BOOK_STYLE["legend.frameon"] is False
+
+
+def test_static_slider_frames_are_sharp_and_small():
+    from PIL import Image
+    import io
+
+    html = static_slider(draw_power, "k", [1, 2, 3], figsize=(3, 2), layout=None).data
+    frames = embedded_frames(html)
+    widths = {Image.open(io.BytesIO(f)).size[0] for f in frames}
+    assert widths == {450}, "150 dpi: 1.5 pixels per pixel of the 100 dpi page size"
+    assert 'style="width:300px;max-width:100%' in html  # shown at the figure's size, never wider than the page
+    assert all(Image.open(io.BytesIO(f)).mode == "P" for f in frames), "frames reduced to a palette"
+    plain = embedded_frames(static_slider(draw_power, "k", [1, 2, 3], figsize=(3, 2), layout=None, colors=None).data)
+    assert sum(map(len, frames)) < sum(map(len, plain))
+    with pytest.raises(ValueError, match="colors"):
+        static_slider(draw_power, "k", [1], colors=1)
+
+
+def test_plot_band_does_not_join_points_far_apart():
+    from ssmax_lite.lab.plotting import plot_band
+
+    fig, ax = plt.subplots()
+    per_seed = np.array([[1.0, 1.0, 0.5, 0.4], [1.0, 0.9, 0.6, 0.2]])
+    plot_band(ax, [32, 64, 1024, 2048], per_seed, max_gap=2.0, label="m")
+    segments = [line.get_xdata() for line in ax.lines]
+    assert [list(x) for x in segments] == [[32, 64], [1024, 2048]]  # no line across 64 -> 1024
+    assert [line.get_label() for line in ax.lines].count("m") == 1
+    fig2, ax2 = plt.subplots()
+    plot_band(ax2, [1, 2, 4], per_seed[:, :3], dodge=0.5)
+    assert np.allclose(ax2.lines[0].get_xdata(), np.array([1, 2, 4]) * 2 ** 0.5)
+    plt.close("all")
+
+
+def test_dot_plots_give_every_method_a_row():
+    from ssmax_lite.lab.compare import MethodResult
+    from ssmax_lite.lab.plotting import plot_method_dots
+
+    results = [MethodResult(name, (1024, 2048), np.ones((3, 2)), np.zeros((3, 2))) for name in ("a", "b", "c")]
+    fig, ax = plt.subplots()
+    plot_method_dots(ax, results, (1024, 2048))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    markers = [line for line in ax.lines if line.get_marker() not in ("None", None, "")]
+    assert len(markers) == 6 and len({tuple(line.get_ydata()) for line in markers}) == 6  # six separate points
+    plt.close(fig)
+
+
+def test_diagrams_of_the_task_and_the_schedules():
+    from ssmax_lite.lab.diagram import draw_schedules, draw_sequence
+
+    fig = draw_sequence([5, 9, 5, 5, 17, 5, 16], needle_positions=[1, 2], query_positions=[6, 4])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("?") == 2 and "n = 7" in texts and "n = 5" in texts
+    with pytest.raises(ValueError, match="pair up"):
+        draw_sequence([1, 2, 3], [0], [1, 2])
+    fig2 = draw_schedules({"(a)": [(0, 10, "softmax", "")], "(f)": [(0, 6, "softmax", ""), (6, 10, "ssmax", "lr / 3")]})
+    assert [t.get_text() for t in fig2.axes[0].get_yticklabels()] == ["(a)", "(f)"]
+    assert "lr / 3" in [t.get_text() for t in fig2.axes[0].texts]
+    plt.close("all")

@@ -40,7 +40,7 @@ from .experiments import moving_average
 
 __all__ = ["BOOK_STYLE", "KIND_COLORS", "KIND_MARKERS", "OKABE_ITO", "choice_slider", "legend_below", "legend_right",
            "live_sliders", "plot_accuracy", "plot_accuracy_and_loss", "plot_band", "plot_by_depth", "plot_by_length",
-           "plot_learned_pn", "plot_loss_by_position", "plot_method_dots", "plot_pn_beyond_l", "plot_train_loss",
+           "plot_learned_pn", "plot_loss_by_position", "plot_method_dots", "plot_pn_beyond_l", "plot_summary_dots", "plot_train_loss",
            "plot_train_loss_difference", "sliders_widget", "static_slider", "use_book_style"]
 
 DrawFunction = Callable[..., None]
@@ -103,6 +103,10 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
         plt.close(fig)
     if colors is not None:
         html = _quantize_frames(html, colors)
+    # shown at the figure's size at 100 pixels per inch (its frames hold dpi/100 times more pixels), never
+    # wider than the page
+    html = html.replace('<img id="_anim_img', f'<img style="width:{round(figsize[0] * 100)}px;max-width:100%;'
+                        f'height:auto" id="_anim_img', 1)
     return HTML(html)
 
 
@@ -549,3 +553,24 @@ def plot_pn_beyond_l(ax, n, pn, fits: dict, n_max: int) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("n, keys the query attends to")
     ax.set_ylabel("multiplier $p_n$")
+
+
+def plot_summary_dots(ax, summary: dict, mults, metric: str = "accuracy", evaluation: str = "plain", *,
+                      kinds=None, markers=("o", "s", "^", "D")) -> None:
+    """A dot plot of a :func:`length_experiment` summary: one row per kind (or ``kinds``), one marker per
+    length m·L of ``mults`` (its mean over seeds), a bar from the worst to the best seed. Kinds whose values
+    coincide keep rows of their own, so equal results read as equal instead of as one line hiding others."""
+    kinds = list(kinds or summary["results"])
+    palette = [OKABE_ITO[c] for c in ("blue", "vermillion", "bluish green", "reddish purple")]
+    for k, mult in enumerate(mults):
+        i = list(summary["eval_mult"]).index(mult)
+        dy = 0.16 * (k - (len(mults) - 1) / 2)
+        for row, kind in enumerate(kinds):
+            cell = summary["results"][kind]["evaluations"][evaluation][metric][i]
+            ax.plot([cell["min"], cell["max"]], [row + dy] * 2, color=palette[k % 4], lw=1.6, solid_capstyle="butt")
+            ax.plot(cell["mean"], row + dy, markers[k % len(markers)], color=palette[k % 4], ms=6,
+                    label=f"{mult:g}×L" if row == 0 else "_nolegend_")
+    ax.set_yticks(range(len(kinds)), kinds)
+    ax.set_ylim(len(kinds) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(f"{metric} (marker: mean; bar: worst to best seed)")

@@ -40,6 +40,7 @@ _WRAP_STYLE = (
 )
 _TABLE_STYLE = "border-collapse:collapse;font-size:0.88em;font-variant-numeric:tabular-nums;margin:0"
 _CELL_STYLE = "padding:0.2em 0.7em;white-space:nowrap;border-bottom:1px solid rgba(127,127,127,.3)"
+_TEXT_CELL_STYLE = "padding:0.3em 0.7em;vertical-align:top;border-bottom:1px solid rgba(127,127,127,.3)"
 
 
 class Table:
@@ -51,11 +52,19 @@ class Table:
             (format numbers before, to the digits the text quotes).
         title: a line above the table (its caption in HTML).
         notes: lines below the table.
+        records: for cells of running text (a scorecard): the HTML cells wrap their text, and the text
+            rendering shows each row as a block, its first cell on a line of its own and every other
+            cell under it, indented and wrapped, after its column's name.
+        align: one letter per column, ``l`` or ``r`` (default: the row labels left, every other column
+            right, as numbers are).
+        math_columns: indices of columns whose cells are TeX (``s_h \\ln n``): the HTML shows them as
+            formulas (MathJax, in the book and in Jupyter), the text as written.
 
     ``str(table)`` and ``repr(table)`` are the text rendering; ``table._repr_html_()`` the HTML one.
     """
 
-    def __init__(self, header: Sequence, rows: Sequence[Sequence], *, title: str = "", notes: Sequence[str] = ()):
+    def __init__(self, header: Sequence, rows: Sequence[Sequence], *, title: str = "", notes: Sequence[str] = (),
+                 records: bool = False, align: str | None = None, math_columns: Sequence[int] = ()):
         self.header = [str(h) for h in header]
         self.rows = [[str(c) for c in row] for row in rows]
         if len(self.header) < 2:
@@ -67,6 +76,13 @@ class Table:
             raise ValueError("notes must be a list of lines, not one string")
         self.title = str(title)
         self.notes = [str(n) for n in notes]
+        self.records = bool(records)
+        self.align = align or "l" + "r" * (len(self.header) - 1)
+        if len(self.align) != len(self.header) or set(self.align) - {"l", "r"}:
+            raise ValueError(f"align must give l or r for each of the {len(self.header)} columns, got {align!r}")
+        self.math_columns = set(math_columns)
+        if not self.math_columns <= set(range(len(self.header))):
+            raise ValueError(f"math_columns must be column indices below {len(self.header)}, got {sorted(math_columns)}")
 
     # ------------------------------------------------------------------ text
 
@@ -75,6 +91,8 @@ class Table:
         columns that do not fit continue in a further block under the first, with the row labels again."""
         if width < 20:
             raise ValueError(f"width must be at least 20 characters, got {width}")
+        if self.records:
+            return self._record_text(width)
         columns = list(zip(self.header, *self.rows))
         sizes = [max(len(c) for c in col) for col in columns]
         label = min(sizes[0], width // 3)
@@ -99,7 +117,19 @@ class Table:
                 lines.append("")
             for i, cells in enumerate(zip(*columns)):
                 first = _clip(cells[0], label).ljust(label)
-                lines.append((first + "".join("  " + cells[j].rjust(sizes[j]) for j in block)).rstrip())
+                lines.append((first + "".join("  " + (cells[j].ljust(sizes[j]) if self.align[j] == "l"
+                                                      else cells[j].rjust(sizes[j])) for j in block)).rstrip())
+        for note in self.notes:
+            lines.extend(textwrap.wrap(note, width))
+        return "\n".join(lines)
+
+    def _record_text(self, width: int) -> str:
+        lines = textwrap.wrap(self.title, width) if self.title else []
+        for row in self.rows:
+            lines.extend(textwrap.wrap(row[0], width))
+            for name, cell in zip(self.header[1:], row[1:]):
+                lines.extend(textwrap.wrap(f"{name}: {cell}", width, initial_indent="    ",
+                                           subsequent_indent="      "))
         for note in self.notes:
             lines.extend(textwrap.wrap(note, width))
         return "\n".join(lines)
@@ -115,21 +145,32 @@ class Table:
 
     # ------------------------------------------------------------------ HTML
 
+    def _cell_html(self, column: int, text: str) -> str:
+        return _math(text) if column in self.math_columns and text.strip() not in ("", "-") else html.escape(text)
+
     def _repr_html_(self) -> str:
         esc = html.escape
-        head = "".join(f'<th style="{_CELL_STYLE};text-align:{"left" if j == 0 else "right"}">{esc(h)}</th>'
+        cell_style = _TEXT_CELL_STYLE if self.records else _CELL_STYLE
+        align = (lambda j: "left") if self.records else (lambda j: "left" if self.align[j] == "l" else "right")
+        head = "".join(f'<th style="{cell_style};text-align:{align(j)}">{esc(h)}</th>'
                        for j, h in enumerate(self.header))
         body = "".join(
             "<tr>" + "".join(
-                f'<{"th" if j == 0 else "td"} style="{_CELL_STYLE};text-align:{"left" if j == 0 else "right"}'
-                f'{";font-weight:normal" if j == 0 else ""}">{esc(c)}</{"th" if j == 0 else "td"}>'
+                f'<{"th" if j == 0 else "td"} style="{cell_style};text-align:{align(j)}'
+                f'{";font-weight:normal" if j == 0 else ""}">{self._cell_html(j, c)}</{"th" if j == 0 else "td"}>'
                 for j, c in enumerate(row)) + "</tr>"
             for row in self.rows)
         caption = (f'<caption style="caption-side:top;text-align:left;padding:0 0 0.3em 0;font-size:0.95em">'
                    f"{esc(self.title)}</caption>") if self.title else ""
         notes = "".join(f'<p style="margin:0.3em 0 0 0;font-size:0.85em">{esc(n)}</p>' for n in self.notes)
-        return (f'<div class="ssmax-table" style="{_WRAP_STYLE}"><table style="{_TABLE_STYLE}">{caption}'
+        table_style = _TABLE_STYLE + (";min-width:40em" if self.records else "")
+        classes = "ssmax-table" + (" mathjax_process tex2jax_process" if self.math_columns else "")
+        return (f'<div class="{classes}" style="{_WRAP_STYLE}"><table style="{table_style}">{caption}'
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</div>")
+
+
+def _math(text: str) -> str:
+    return "\\(" + html.escape(text) + "\\)"
 
 
 def _clip(text: str, size: int) -> str:
