@@ -360,6 +360,19 @@ def test_gradients_reach_s(family):
         assert m.s.grad is not None and m.s.grad.abs().min() > 0
 
 
+def test_activation_checkpointing_gives_the_same_gradients():
+    ids = tokens(2, 9)
+    grads = []
+    for checkpointing in (False, True):
+        model = ssmax_model("llama").train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+        model(ids, labels=ids, use_cache=False).loss.backward()
+        grads.append(torch.stack([m.s.grad for m in model.modules() if isinstance(m, ssmax_hf.SSMaxScales)]))
+    assert grads[0].abs().min() > 0
+    close(grads[1], grads[0])
+
+
 def test_fixed_s_gets_no_gradient_and_bias_is_learned():
     model = ssmax_hf.enable_ssmax(build("llama"), s=0.3, bias=0.1, learn=False)
     assert not any(p.requires_grad for m in model.modules() if isinstance(m, ssmax_hf.SSMaxScales)
