@@ -232,3 +232,9 @@ def test_diagrams_of_the_task_and_the_schedules():
     assert [t.get_text() for t in fig2.axes[0].get_yticklabels()] == ["(a)", "(f)"]
     assert "lr / 3" in [t.get_text() for t in fig2.axes[0].texts]
     plt.close("all")
+
+
+def test_static_slider_works_offline():
+    html = static_slider(draw_power, "k", [1, 2], figsize=(2, 2), layout=None).data
+    assert "https://" not in html and "http://" not in html, "the slider fetches something from another site"
+    assert 'class="fa' not in html and html.count('aria-hidden="true"') == 9  # nine buttons, each with a text icon

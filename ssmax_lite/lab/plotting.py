@@ -107,7 +107,22 @@ def static_slider(draw: DrawFunction, name: str, values: Sequence, *, fixed: Map
     # wider than the page
     html = html.replace('<img id="_anim_img', f'<img style="width:{round(figsize[0] * 100)}px;max-width:100%;'
                         f'height:auto" id="_anim_img', 1)
-    return HTML(html)
+    return HTML(_offline_buttons(html))
+
+
+# The buttons' icons as text, instead of the Font Awesome stylesheet that to_jshtml links from a CDN (which
+# leaves the buttons blank offline). U+FE0E asks for the text form of a symbol, not an emoji.
+_BUTTON_ICONS = {"fa fa-minus": "\u2212", "fa fa-fast-backward": "\u23EE\uFE0E", "fa fa-step-backward": "\u23F4\uFE0E|",
+                 "fa fa-play fa-flip-horizontal": "\u25C0\uFE0E", "fa fa-pause": "\u23F8\uFE0E",
+                 "fa fa-play": "\u25B6\uFE0E", "fa fa-step-forward": "|\u23F5\uFE0E", "fa fa-fast-forward": "\u23ED\uFE0E",
+                 "fa fa-plus": "+"}
+
+
+def _offline_buttons(html: str) -> str:
+    html = re.sub(r'<link rel="stylesheet"\s+href="https://maxcdn\.bootstrapcdn\.com/font-awesome/[^"]*">', "", html)
+    for icon, text in _BUTTON_ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{text}</span>')
+    return html
 
 
 _FRAME = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)")
