@@ -158,11 +158,16 @@ def summarize(results: list[dict], decays, seeds) -> dict:
                     base_at_l = [acc[0] for acc in methods["softmax" if baseline == "temperature" else baseline]]
                     v = paired_verdict(ours, theirs, method_at_l=[acc[0] for acc in methods[method]],
                                        baseline_at_l=base_at_l, chance=chance)
-                    cell["verdicts"][f"{name} at {mult}xL"] = {
-                        "label": v.label, "difference": v.difference, "interval": list(v.interval),
+                    cell["verdicts"][f"{name} at {mult}xL"] = {  # JSON has no NaN: null where there is none
+                        "label": v.label, "difference": _number(v.difference),
+                        "interval": [_number(x) for x in v.interval],
                         "seeds_used": v.seeds_used, "seeds_excluded": v.seeds_excluded, "reason": v.reason}
             out.append(cell)
     return out
+
+
+def _number(value: float):
+    return None if value != value else value
 
 
 def provenance(argv) -> dict:

@@ -1,0 +1,93 @@
+"""Chapter 3e's regime map: the benchmark's summary (verdicts from per-model results), the stored file's
+schema, and the lab's table and heat map. No model is trained here: the per-model results are made up."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ssmax_lite.lab.regime import COMPARISONS, DEFAULT_PATH, SHORT, cell, load_regime_map, plot_regime_map, verdict_table  # noqa: E402
+from ssmax_lite.lab.verdicts import VERDICTS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("regime_map", ROOT / "benchmarks" / "regime_map.py")
+regime_map = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(regime_map)
+
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def fake_results(decay=1.5):
+    """Per-model results as run_job writes them: SSMax holds, softmax and the constant fade, tau = 2 repairs
+    softmax at 16xL only."""
+    out = []
+    for pe in ("nope", "rope"):
+        for method, (_, _, trained_with) in regime_map.METHODS.items():
+            if pe not in trained_with:
+                continue
+            for seed in SEEDS:
+                base = {"softmax": 0.4, "constant-matched": 0.2}.get(method, 0.0)
+                fade = base + 0.01 * seed if base else 0.0
+                curve = [1.0, 1.0, 1.0, 1.0 - fade / 4, 1.0 - fade / 2, 1.0 - fade]
+                accuracy = {"plain": curve} | ({"theta x50": curve} if pe == "rope" else {})
+                row = dict(decay=decay, pe=pe, method=method, seed=seed, accuracy=accuracy)
+                if method == "softmax":
+                    row["temperature"] = {evaluation: {"1.25": [0.7, 0.5], "1.5": [0.9, 0.6], "2.0": [1.0, 0.7],
+                                                       "3.0": [0.8, 0.65]} for evaluation in accuracy}
+                out.append(row)
+    return out
+
+
+@pytest.fixture(scope="module")
+def summary():
+    results = fake_results()
+    return {"provenance": {}, "cells": regime_map.summarize(results, [1.5], SEEDS), "models": results}
+
+
+def test_summary_verdicts_follow_the_rule(summary):
+    nope = cell(summary, 1.5, "nope")
+    verdicts = nope["verdicts"]
+    assert verdicts["ssmax vs softmax at 32xL"]["label"] == "reproduced"
+    assert math.isclose(verdicts["ssmax vs softmax at 32xL"]["difference"], 0.4 + 0.02)  # mean of 0.4 + 0.01·seed
+    assert verdicts["ssmax vs constant-matched at 16xL"]["label"] == "reproduced"
+    # the best fixed temperature is chosen per length on the same sequences: tau = 2 at 16xL gives 1.0
+    assert nope["best_temperature"]["16"]["tau"] == 2.0
+    assert verdicts["ssmax vs best fixed temperature at 16xL"]["label"] == "not testable here"
+    assert verdicts["ssmax vs best fixed temperature at 32xL"]["label"] == "reproduced"
+    assert "ssmax s0=1 vs softmax at 32xL" in verdicts
+    rope = cell(summary, 1.5, "rope", "theta x50")
+    assert "ssmax s0=1 vs softmax at 32xL" not in rope["verdicts"]  # trained with NoPE only
+    json.dumps(summary, allow_nan=False)  # strict JSON: null, never NaN
+
+
+def test_table_and_heat_map(summary):
+    table = verdict_table(summary)
+    assert table.splitlines()[0] == "ssmax vs softmax" and max(len(line) for line in table.splitlines()) <= 90
+    assert table.count("wins +0.42") == 3  # NoPE, RoPE and RoPE θ×50 at 32×L
+    fig, ax = plt.subplots()
+    plot_regime_map(ax, summary, "ssmax vs softmax", 32)
+    assert [t.get_text() for t in ax.texts] == ["wins\n+0.42"] * 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no cell for decay=0.1"):
+        cell(summary, 0.1, "nope")
+
+
+def test_the_stored_map_has_the_schema_the_chapter_reads():
+    if not DEFAULT_PATH.exists():
+        pytest.skip("book/data/regime_map.json is written by benchmarks/regime_map.py")
+    stored = load_regime_map()
+    provenance = stored["provenance"]
+    assert provenance["command"].startswith("python benchmarks/regime_map.py")
+    assert len(provenance["commit"]) == 40 and provenance["date"]
+    assert {c["decay"] for c in stored["cells"]} == {0.1, 0.5, 1.5}
+    for entry in stored["cells"]:
+        assert len(entry["accuracy"]["softmax"]) >= 5 and len(entry["accuracy"]["softmax"][0]) == 6
+        for name, verdict in entry["verdicts"].items():
+            assert verdict["label"] in VERDICTS and verdict["label"] in SHORT
+            assert any(name.startswith(comparison) for comparison in COMPARISONS)
