@@ -238,3 +238,10 @@ def test_static_slider_works_offline():
     html = static_slider(draw_power, "k", [1, 2], figsize=(2, 2), layout=None).data
     assert "https://" not in html and "http://" not in html, "the slider fetches something from another site"
     assert 'class="fa' not in html and html.count('aria-hidden="true"') == 9  # nine buttons, each with a text icon
+
+
+def test_every_attention_kind_has_its_colour_and_marker():
+    from ssmax_lite.lab.layers import ATTENTION_KINDS
+    from ssmax_lite.lab.plotting import KIND_COLORS, KIND_MARKERS
+
+    assert set(ATTENTION_KINDS) <= set(KIND_COLORS) and set(ATTENTION_KINDS) <= set(KIND_MARKERS)

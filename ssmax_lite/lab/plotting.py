@@ -254,12 +254,13 @@ OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bl
 
 KIND_COLORS = {"softmax": "#0072B2", "ssmax": "#D55E00", "constant": "#009E73", "ssmax-fixed": "#CC79A7",
                "ssmax-bias": "#E69F00", "chiang-log-n": "#56B4E9", "su-log-base": "#000000",
-               "qwen-logn": "#882255", "llama4-temperature": "#999933", "yarn": "#44AA99", "learned-pn": "#555555"}
+               "qwen-logn": "#882255", "llama4-temperature": "#999933", "yarn": "#44AA99", "learned-pn": "#555555",
+               "constant-matched": "#117733"}
 """One colour per attention kind, shared by the chapters' figures (colour-blind safe: Okabe–Ito, then Tol)."""
 
 KIND_MARKERS = {"softmax": "o", "ssmax": "s", "constant": "^", "ssmax-fixed": "D", "ssmax-bias": "v",
                 "chiang-log-n": "P", "su-log-base": "x", "qwen-logn": "X", "llama4-temperature": "<", "yarn": ">",
-                "learned-pn": "."}
+                "learned-pn": ".", "constant-matched": "h"}
 """One marker per attention kind, so that kinds whose points coincide stay apart (and apart in grey print)."""
 
 BOOK_STYLE = {
@@ -465,7 +466,7 @@ def plot_by_depth(ax, summary: dict, mult, *, style: str = "-", kinds=None, dodg
         keep = [j for j, c in enumerate(row) if not np.isnan(c["mean"])]
         plot_band(ax, edges[1:][keep], _per_seed([row[j] for j in keep]), style, dodge=offsets[kind],
                   marker=KIND_MARKERS.get(kind, "o"), color=KIND_COLORS.get(kind), label=kind)
-    ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="n = L")
+    ax.axvline(summary["train_len"], color="gray", linestyle=":", linewidth=1, label="training length L")
     ax.set_xscale("log", base=2)
     ax.set_xlabel(f"keys the query sees, n (bins up to the value; {mult:g}×L sequences)")
     ax.set_ylabel("accuracy")
@@ -507,6 +508,10 @@ def plot_accuracy_and_loss(results, train_len: int | None = None, styles=None, f
     return fig
 
 
+LENGTH_GREYS = ("#9a9a9a", "#000000", "#5a5a5a", "#c8c8c8")
+"""Marker colours of the dot plots' lengths: greys, since a colour stands for an attention kind in this book."""
+
+
 def plot_method_dots(ax, results, lengths, metric: str = "accuracy", *, colors=None, markers=("o", "s", "^", "D"),
                      offset: float = 0.16) -> None:
     """A dot plot of ``results`` (:class:`~ssmax_lite.lab.compare.MethodResult`): one row per method, one
@@ -514,7 +519,7 @@ def plot_method_dots(ax, results, lengths, metric: str = "accuracy", *, colors=N
     whose values coincide stay on rows of their own, so equal results read as equal, not as one curve
     hiding another. ``colors`` maps a length to a colour (default: the book's palette in order)."""
     results = list(results)
-    palette = [OKABE_ITO[c] for c in ("blue", "vermillion", "bluish green", "reddish purple")]
+    palette = LENGTH_GREYS  # not the colours of the attention kinds: a colour means a kind in this book
     for k, length in enumerate(lengths):
         dy = offset * (k - (len(lengths) - 1) / 2)
         color = (colors or {}).get(length, palette[k % len(palette)])
@@ -564,10 +569,14 @@ def plot_pn_beyond_l(ax, n, pn, fits: dict, n_max: int) -> None:
         style = {**FIT_STYLES.get(curve, {}), "lw": 1.8}
         ax.plot(beyond, fit(beyond), label=f"continued by the {curve} fit", **style)
     ax.axvline(train_len, color="gray", linestyle=":", linewidth=1)
-    ax.text(train_len * 1.1, ax.get_ylim()[0], " L", va="bottom", color="gray")
     ax.set_xscale("log", base=2)
+    ax.set_yscale("log")  # a fit that grows fast (a straight line in n) stays on the page with the others
+    ticks = [t for t in (1, 1.5, 2, 3, 5, 10, 20, 50, 100) if t <= ax.get_ylim()[1]]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.text(train_len * 1.1, ax.get_ylim()[0], " L", va="bottom", color="gray")
     ax.set_xlabel("n, keys the query attends to")
-    ax.set_ylabel("multiplier $p_n$")
+    ax.set_ylabel("multiplier $p_n$ (log scale)")
 
 
 def plot_summary_dots(ax, summary: dict, mults, metric: str = "accuracy", evaluation: str = "plain", *,
@@ -576,7 +585,7 @@ def plot_summary_dots(ax, summary: dict, mults, metric: str = "accuracy", evalua
     length m·L of ``mults`` (its mean over seeds), a bar from the worst to the best seed. Kinds whose values
     coincide keep rows of their own, so equal results read as equal instead of as one line hiding others."""
     kinds = list(kinds or summary["results"])
-    palette = [OKABE_ITO[c] for c in ("blue", "vermillion", "bluish green", "reddish purple")]
+    palette = LENGTH_GREYS  # not the colours of the attention kinds: a colour means a kind in this book
     for k, mult in enumerate(mults):
         i = list(summary["eval_mult"]).index(mult)
         dy = 0.16 * (k - (len(mults) - 1) / 2)
