@@ -12,9 +12,10 @@ Two parts, one folder each:
 * :mod:`ssmax_lite.lab` — the book's experiment kit: the tiny model and its attention layer with
   SSMax's peers, the tasks, training, evaluation, experiments and plots.
 
-``import ssmax_lite`` imports only the core (numpy and torch). Modules that used to sit at the top
-level (``ssmax_lite.train``, ``ssmax_lite.attention``, …) still import, with a ``DeprecationWarning``
-that names their new place.
+``import ssmax_lite`` imports only the core (numpy and torch; ``ssmax_lite.hf``, the short name of
+:mod:`ssmax_lite.core.hf`, imports transformers). Modules that used to sit at the top level
+(``ssmax_lite.train``, ``ssmax_lite.attention``, …) still import, with a ``DeprecationWarning`` that names
+their new place.
 """
 
 import importlib
@@ -36,6 +37,7 @@ _MOVED = {  # old module name -> where it lives now
                                          "fading", "fits", "hf_task", "layers", "model", "plotting", "rope",
                                          "scalings", "tasks", "train")},
 }
+_SHORT_PATHS = {"hf"}  # documented short paths: ``import ssmax_lite.hf`` is ssmax_lite.core.hf, without a warning
 _MOVED_NAMES = {"ATTENTION_KINDS": "lab.layers", "CausalSelfAttention": "lab.layers", "RotaryEmbedding": "lab.rope"}
 
 
@@ -51,9 +53,11 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def create_module(self, spec):
-        new_name = f"{__name__}.{_MOVED[spec.name.rpartition('.')[2]]}"
-        warnings.warn(f"{spec.name} has moved to {new_name}; import it from there", DeprecationWarning,
-                      stacklevel=2)
+        short = spec.name.rpartition(".")[2]
+        new_name = f"{__name__}.{_MOVED[short]}"
+        if short not in _SHORT_PATHS:
+            warnings.warn(f"{spec.name} has moved to {new_name}; import it from there", DeprecationWarning,
+                          stacklevel=2)
         module = importlib.import_module(new_name)
         self.real_specs[spec.name] = module.__spec__  # put back by exec_module: the module keeps its own
         return module

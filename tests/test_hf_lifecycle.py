@@ -253,7 +253,7 @@ def test_every_install_command_for_the_hf_extra_is_the_one_from_the_repository()
     expected = f'pip install "{repo_links.pip_requirement().replace("ssmax_lite @", "ssmax_lite[hf] @")}"'
     assert ssmax_hf.INSTALL == expected
     chapter = json.loads((ROOT / "notebooks" / "06_your_own_model.ipynb").read_text())
-    texts = {"ssmax_lite/hf.py": (ROOT / "ssmax_lite" / "hf.py").read_text(),
+    texts = {"ssmax_lite/core/hf.py": (ROOT / "ssmax_lite" / "core" / "hf.py").read_text(),
              "README.md": (ROOT / "README.md").read_text(),
              "chapter 6": "\n".join("".join(c["source"]) for c in chapter["cells"] if c["cell_type"] == "markdown")}
     for where, text in texts.items():
