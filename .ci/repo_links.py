@@ -46,18 +46,24 @@ def badge_markdown(notebook: str) -> str:
     return f"[![Open In Colab]({COLAB_BADGE_SVG})]({colab_url(notebook)})"
 
 
-def pip_requirement() -> str:
-    """The pip requirement that installs ssmax_lite from the repository's branch."""
+EXTRAS = {"notebooks/06_your_own_model.ipynb": ("hf",)}
+"""The optional extras a chapter's Colab cell installs with ssmax_lite (chapter 6 needs transformers >= 5.24)."""
+
+
+def pip_requirement(extras=()) -> str:
+    """The pip requirement that installs ssmax_lite (with ``extras``) from the repository's branch."""
     url, branch = repository()
-    return f"ssmax_lite @ git+{url}@{branch}"
+    name = f"ssmax_lite[{','.join(extras)}]" if extras else "ssmax_lite"
+    return f"{name} @ git+{url}@{branch}"
 
 
-def install_cell_source() -> str:
+def install_cell_source(notebook: str = "") -> str:
+    """The Colab-only install cell of ``notebook`` (a path relative to the repository root)."""
     return (
         "# Runs only in Google Colab: installs ssmax_lite from the book's repository.\n"
         "# Colab already has torch, numpy, matplotlib and ipywidgets; they are left as they are.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    %pip install -q "{pip_requirement()}"'
+        f'    %pip install -q "{pip_requirement(EXTRAS.get(notebook, ()))}"'
     )

@@ -28,7 +28,7 @@ def sync_notebook(path: Path) -> bool:
     rel = path.resolve().relative_to(links.ROOT).as_posix()
     badge = nbformat.v4.new_markdown_cell(links.badge_markdown(rel))
     badge.metadata["tags"] = [links.BADGE_TAG]
-    install = nbformat.v4.new_code_cell(links.install_cell_source())
+    install = nbformat.v4.new_code_cell(links.install_cell_source(rel))
     install.metadata["tags"] = [links.INSTALL_TAG, "remove-cell"]  # the HTML book needs no install step
 
     old_badge = next((c for c in nb.cells if _tagged(c, links.BADGE_TAG)), None)
@@ -55,8 +55,8 @@ def sync_notebook(path: Path) -> bool:
 def sync_readme(path: Path) -> bool:
     text = path.read_text()
     url, branch = links.repository()
-    new = re.sub(r"ssmax_lite @ git\+https://github\.com/[^\s\"'@]+@[\w./-]+",
-                 links.pip_requirement(), text)
+    new = re.sub(r"ssmax_lite(\[([\w,]+)\])? @ git\+https://github\.com/[^\s\"'@]+@[\w./-]+",
+                 lambda m: links.pip_requirement(m.group(2).split(",") if m.group(2) else ()), text)
     new = re.sub(r"https://colab\.research\.google\.com/github/[^\s)]+?/blob/[^/\s)]+/(notebooks/[\w.-]+\.ipynb)",
                  lambda m: links.colab_url(m.group(1)), new)
     if new != text:

@@ -37,10 +37,10 @@ def test_notebook_starts_with_badge_and_colab_install_cell(path):
     badge, install = nb.cells[0], nb.cells[1]
     rel = path.relative_to(ROOT).as_posix()
     assert badge.cell_type == "markdown" and badge.source == links.badge_markdown(rel)
-    assert install.cell_type == "code" and install.source == links.install_cell_source()
+    assert install.cell_type == "code" and install.source == links.install_cell_source(rel)
     # the install line is guarded, and installs ssmax_lite alone (never torch, numpy, matplotlib, ipywidgets)
     pip_lines = [line.strip() for line in install.source.splitlines() if "pip install" in line]
-    assert pip_lines == [f'%pip install -q "{links.pip_requirement()}"']
+    assert pip_lines == [f'%pip install -q "{links.pip_requirement(links.EXTRAS.get(rel, ()))}"']
     assert install.source.index('if "google.colab" in sys.modules:') < install.source.index("%pip")
     others = [c for c in nb.cells[2:] if c.cell_type == "code" and re.search(r"pip install|colab\.research", c.source)]
     assert not others, f"{path.name}: install commands or Colab links outside the managed cells"
