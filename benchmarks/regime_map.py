@@ -72,8 +72,9 @@ def job_name(job: dict) -> str:
     return f"wd{job['decay']}-{job['pe']}-{job['method'].replace(' ', '_').replace('=', '')}-seed{job['seed']}"
 
 
-def run_job(job: dict, work: str) -> dict:
-    """Train (or load) one model and evaluate it; the result is also written to ``work``."""
+def run_job(job: dict, work: str, commit: str = "") -> dict:
+    """Train (or load) one model and evaluate it; the result is also written to ``work``, with ``commit``,
+    the commit checked out when the run started (whose code the worker imported)."""
     import torch
 
     torch.set_num_threads(1)
@@ -91,7 +92,8 @@ def run_job(job: dict, work: str) -> dict:
     start = time.perf_counter()
     run = train(config, progress=False, cache_dir=default_cache_dir(), device="cpu")
     task, length = config.task, config.train_len
-    result = dict(job, config=config.to_dict(), train_seconds=run.wall_time, from_cache=run.from_cache,
+    result = dict(job, commit=commit, config=config.to_dict(), train_seconds=run.wall_time,
+                  from_cache=run.from_cache,
                   final_loss=float(run.losses[-50:].mean()))
     result["accuracy"] = {"plain": accuracy_by_length(run.model, task, length, EVAL_MULT).accuracy.tolist()}
     if job["pe"] == "rope":
@@ -170,12 +172,16 @@ def _number(value: float):
     return None if value != value else value
 
 
-def provenance(argv) -> dict:
+def _git(*args) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def provenance(argv, results) -> dict:
+    """Where the map comes from. Each model records the commit checked out when it was trained and evaluated
+    (a worker runs the code it imported when it started); the summary, the commit it was written at."""
     import torch
 
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
+    git = _git
     from ssmax_lite.lab.train import code_modules
 
     used = [str(Path(*name.split(".")).with_suffix(".py")) for name in
@@ -183,6 +189,7 @@ def provenance(argv) -> dict:
     return {"command": "python benchmarks/regime_map.py " + " ".join(argv),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": git("rev-parse", "HEAD"),
+            "models_trained_at_commits": sorted({r.get("commit", "unknown") for r in results}),
             "uncommitted_changes_to_the_code_it_ran": bool(git("status", "--porcelain", "--", *sorted(set(used)))),
             "machine": f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()}, one thread a model",
             "torch": torch.__version__, "eval_mult": list(EVAL_MULT), "temperatures": list(TEMPERATURES),
@@ -205,18 +212,18 @@ def main(argv=None) -> int:
     Path(args.work).mkdir(parents=True, exist_ok=True)
     jobs = cells(args.decays, args.seeds, args.pe)
     print(f"{len(jobs)} models, {args.jobs} at a time", flush=True)
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), _git("rev-parse", "HEAD")
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = []
-        for result in pool.imap_unordered(_run, [(job, args.work) for job in jobs]):
+        for result in pool.imap_unordered(_run, [(job, args.work, commit) for job in jobs]):
             results.append(result)
             acc = result["accuracy"]["plain"]
             print(f"[{len(results)}/{len(jobs)} {time.perf_counter() - start:.0f} s] {job_name(result)}: "
                   f"accuracy at 1xL {acc[0]:.3f}, 32xL {acc[-1]:.3f}", flush=True)
-    summary = {"provenance": provenance(argv), "cells": summarize(results, args.decays, args.seeds),
+    summary = {"provenance": provenance(argv, results), "cells": summarize(results, args.decays, args.seeds),
                "models": sorted(results, key=job_name)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
     for cell in summary["cells"]:
         print(f"decay {cell['decay']}, {cell['pe']} ({cell['evaluation']}):")
         for name, v in cell["verdicts"].items():
