@@ -29,6 +29,7 @@ FROM_THE_TEXT = {
     "03d_real_text": {"171": "the corpus's file count (ssmax_lite.lab.corpus)", "4.7": "the corpus size in MB",
                       "3.11": "Python 3.11.2, the corpus's source", "20,000": "the paper's evaluation length",
                       "3,000": "the steps of benchmarks/text_longer_training.py",
+                      "1,000": "a step of benchmarks/text_longer_training.py's runs (benchmarks/README.md)",
 "0.9": "AdamW's β1", "0.95": "AdamW's β2"},
     "04_log_n_family": {"4.2": "ln 64", "2.4": "(0.1 ln 256 + 1)^2", "30": "seconds per model, a rough timing"},
     "05_switching_to_ssmax": {"4.2": "ln 64", "30": "seconds per model, a rough timing",

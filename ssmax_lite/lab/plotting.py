@@ -473,10 +473,10 @@ def plot_by_depth(ax, summary: dict, mult, *, style: str = "-", kinds=None, dodg
 
 
 def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None = None, styles=None, *,
-                  max_gap: float | None = 2.0):
+                  max_gap: float | None = None):
     """Mean over seeds against length (log axis), with the min–max band (:func:`plot_band`);
-    a dotted vertical line at ``train_len``, labelled "training length L". Lengths more than ``max_gap``
-    times apart are not joined: their points stand alone, with the seed range as an error bar."""
+    a dotted vertical line at ``train_len``, labelled "training length L". With ``max_gap``, lengths more
+    than that many times apart are not joined: their points stand alone, with the seed range as an error bar."""
     styles = styles or {}
     for r in results:
         plot_band(ax, r.lengths, r._metric(metric), label=r.name, max_gap=max_gap,
@@ -493,13 +493,15 @@ def plot_accuracy(ax, results, metric: str = "accuracy", train_len: int | None =
     return ax
 
 
-def plot_accuracy_and_loss(results, train_len: int | None = None, styles=None, figsize=(6.6, 4.4)):
+def plot_accuracy_and_loss(results, train_len: int | None = None, styles=None, figsize=(6.6, 4.4), *,
+                           max_gap: float | None = None):
     """The chapters' two-panel figure: accuracy (left) and answer loss on a log axis (right) against
-    length, mean over seeds with the min–max band, the legend under both. Returns the figure."""
+    length, mean over seeds with the min–max band, the legend under both (``max_gap``: see
+    :func:`plot_accuracy`). Returns the figure."""
     results = list(results)
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=figsize, layout="constrained")
-    plot_accuracy(ax_acc, results, "accuracy", train_len=train_len, styles=styles)
-    plot_accuracy(ax_loss, results, "loss", train_len=train_len, styles=styles)
+    plot_accuracy(ax_acc, results, "accuracy", train_len=train_len, styles=styles, max_gap=max_gap)
+    plot_accuracy(ax_loss, results, "loss", train_len=train_len, styles=styles, max_gap=max_gap)
     ax_loss.set_yscale("log")
     n_seeds = results[0]._metric("accuracy").shape[0] if results else 0
     ax_acc.set_title(f"accuracy (band: min–max of {n_seeds} seeds)")
