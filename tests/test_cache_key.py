@@ -18,7 +18,7 @@ def test_cache_key_covers_every_module_a_trained_model_depends_on():
     # reached only through the model's layers: a module left out here would serve stale models
     assert {"ssmax_lite.lab.train", "ssmax_lite.lab.model", "ssmax_lite.lab.layers", "ssmax_lite.lab.scalings",
             "ssmax_lite.lab.rope", "ssmax_lite.lab.tasks", "ssmax_lite.lab.corpus",
-            "ssmax_lite.core.functional"} <= covered
+            "ssmax_lite.core._checks"} <= covered
     # and nothing that only measures or plots trained models
     assert not covered & {"ssmax_lite.lab.evaluate", "ssmax_lite.lab.experiments", "ssmax_lite.lab.plotting"}
 
