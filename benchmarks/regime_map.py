@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DECAYS = (0.1, 0.5, 1.5)
 SEEDS = (0, 1, 2, 3, 4)
 EVAL_MULT = (1, 2, 4, 8, 16, 32)
-TEMPERATURES = (1.25, 1.5, 2.0, 3.0)
+TEMPERATURES = (1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 """Fixed inference-time logit multipliers tried on every softmax model (1.0 is the model itself)."""
 VERDICT_MULT = (16, 32)
 METHODS = {  # name -> (attention kind, s_init, position encodings it is trained with)
@@ -173,7 +173,11 @@ def _number(value: float):
 
 
 def _git(*args) -> str:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    """git in the checkout whose ssmax_lite this run imports (``PYTHONPATH`` may name another one)."""
+    import ssmax_lite
+
+    where = Path(ssmax_lite.__file__).resolve().parents[1]
+    return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True).stdout.strip()
 
 
 def provenance(argv, results) -> dict:
