@@ -13,6 +13,9 @@
 * :mod:`~ssmax_lite.lab.compare`     — one method's accuracy over seeds, as a table (chapters 4–5)
 * :mod:`~ssmax_lite.lab.fading`      — closed forms behind chapters 1–2 (top weight, bound, entropy)
 * :mod:`~ssmax_lite.lab.fits`        — chapter 3c: fitting log n and power curves to a learned multiplier
+* :mod:`~ssmax_lite.lab.verdicts`    — the rule that judges a claim: paired differences over seeds, a 95 % interval
+* :mod:`~ssmax_lite.lab.regime`      — chapter 3e: reading, tabulating and drawing the stored regime map
+* :mod:`~ssmax_lite.lab.tables`      — the chapters' tables, as HTML for the book and as text
 * :mod:`~ssmax_lite.lab.hf_task`     — chapter 6: the lookup task with a Hugging Face model
 * :mod:`~ssmax_lite.lab.plotting`    — every figure of the book, and the sliders (needs matplotlib and ipywidgets)
 * :mod:`~ssmax_lite.lab.diagram`     — the model diagram
