@@ -20,7 +20,8 @@ The models go to the training cache (chapter 3b's own cells, decay 1.5 NoPE seed
 models). Each trained-and-evaluated model is kept in ``--work`` (default ``_build/regime_map``), so a run can
 be stopped and resumed; ``--jobs`` processes train side by side, one thread each. The result, with the
 command, date, commit and machine, goes to ``--out`` (default ``book/data/regime_map.json``), which the
-chapter reads. About 70 CPU-minutes for the full grid on one 2026 CPU core.
+chapter reads. About 3.5 CPU-hours for the full grid (205 minutes of training on a 2-core 2026 machine,
+two models at a time).
 
 Usage::
 
