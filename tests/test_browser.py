@@ -44,7 +44,7 @@ SHARPNESS = 1.5               # image pixels per CSS pixel shown
 
 # Chapters not yet moved to the reader's view (their code may hold scaffolding, their figures predate the book's
 # style), with the reason (kept by the lead session).
-NOT_YET = {"notebooks/06_your_own_model": "rewritten by another session (issue 25)"}
+NOT_YET: dict[str, str] = {}
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ WITH_EXERCISES = [p for p in NOTEBOOKS if "## Exercises" in p.read_text()]
 
 # Chapters that may still use the first mechanism (asserts inside a hide-cell solution), with the reason; once a
 # chapter's solutions hold no assert it is held to the new mechanism, and its entry can go.
-FIRST_MECHANISM = {"06_your_own_model": "rewritten by another session (issue 25); to move to the new mechanism"}
+FIRST_MECHANISM: dict[str, str] = {}
 
 
 def _cells(path):
