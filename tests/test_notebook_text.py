@@ -73,3 +73,12 @@ def test_printed_lines_fit_the_column(path):
 
 def test_the_not_yet_list_names_chapters():
     assert set(NOT_YET) <= {p.stem for p in NOTEBOOKS}
+
+
+def test_no_cjk_characters_in_the_book_sources():
+    """A reader's browser without CJK fonts draws them as boxes: a CJK title is given in pinyin instead."""
+    root = Path(__file__).resolve().parent.parent
+    sources = [*NOTEBOOKS, *sorted((root / "book").glob("*.md")), root / "book" / "references.bib", root / "README.md"]
+    cjk = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+    found = [f"{p.name}: {m.group()}" for p in sources for m in cjk.finditer(p.read_text(encoding="utf-8"))]
+    assert not found, f"CJK characters, drawn as boxes without CJK fonts: {found[:5]}"
