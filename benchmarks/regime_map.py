@@ -19,8 +19,8 @@ favours the baseline).
 The models go to the training cache (chapter 3b's own cells, decay 1.5 NoPE seeds 0–2, are the same
 models). Each trained-and-evaluated model is kept in ``--work`` (default ``_build/regime_map``), so a run can
 be stopped and resumed; ``--jobs`` processes train side by side, one thread each. The result, with the
-command, date, commit and machine, goes to ``--out`` (default ``book/data/regime_map.json``), which the
-chapter reads. About 3.5 CPU-hours for the full grid (205 minutes of training on a 2-core 2026 machine,
+command, date, commit and machine, goes to ``--out`` (default ``ssmax_lite/lab/data/regime_map.json``: package data, so that the chapter
+finds it in Colab too), which the chapter reads. About 3.5 CPU-hours for the full grid (205 minutes of training on a 2-core 2026 machine,
 two models at a time).
 
 Usage::
@@ -210,7 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pe", nargs="+", default=["nope", "rope"], choices=["nope", "rope"])
     parser.add_argument("--jobs", type=int, default=1, help="processes training side by side")
     parser.add_argument("--work", default=str(ROOT / "_build" / "regime_map"), help="per-model results")
-    parser.add_argument("--out", default=str(ROOT / "book" / "data" / "regime_map.json"), help="the summary")
+    parser.add_argument("--out", default=str(ROOT / "ssmax_lite" / "lab" / "data" / "regime_map.json"),
+                        help="the summary (package data: Colab installs it with the library)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")

@@ -80,7 +80,7 @@ def test_table_and_heat_map(summary):
 
 def test_the_stored_map_has_the_schema_the_chapter_reads():
     if not DEFAULT_PATH.exists():
-        pytest.skip("book/data/regime_map.json is written by benchmarks/regime_map.py")
+        pytest.skip("ssmax_lite/lab/data/regime_map.json is written by benchmarks/regime_map.py")
     stored = load_regime_map()
     provenance = stored["provenance"]
     assert provenance["command"].startswith("python benchmarks/regime_map.py")

@@ -1,6 +1,6 @@
 """Chapter 3e's regime map: the stored results of ``benchmarks/regime_map.py``, read, tabled and drawn.
 
-The map (``book/data/regime_map.json``) holds, per cell (weight decay × positions × evaluation), every
+The map (``ssmax_lite/lab/data/regime_map.json``) holds, per cell (weight decay × positions × evaluation), every
 method's accuracy per seed at 1 … 32 × L and the verdicts of :func:`ssmax_lite.lab.verdicts.paired_verdict`
 at 16 and 32 × L. :func:`load_regime_map` reads it, :func:`verdict_table` prints the verdicts within 90
 characters a line, and :func:`plot_regime_map` draws one heat map per comparison: the mean paired difference
@@ -16,7 +16,8 @@ import numpy as np
 
 __all__ = ["COMPARISONS", "DEFAULT_PATH", "SHORT", "cell", "load_regime_map", "plot_regime_map", "verdict_table"]
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "book" / "data" / "regime_map.json"
+DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "regime_map.json"
+"""Shipped with the package (like chapter 3d's corpus), so that a Colab reader's pip install has it."""
 COMPARISONS = ("ssmax vs softmax", "ssmax vs constant-matched", "ssmax vs best fixed temperature",
                "ssmax s0=1 vs softmax")
 SHORT = {"reproduced": "wins", "refuted": "loses", "inconclusive": "tie?", "not testable here": "n/t"}
