@@ -160,13 +160,42 @@ def test_rope_tables_are_built_once_per_theta_length_device_and_dtype():
     rope = RotaryEmbedding(8)
     x = torch.randn(2, 5, 8)
     rope(x)
-    first = rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)
+    assert rotation_tables.cache_info()["misses"] == 1
     rope(x)
-    assert rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype) is first  # reused, not rebuilt
+    first = rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)
+    assert rotation_tables.cache_info()["misses"] == 1  # reused, not rebuilt
     rope.theta = 500_000.0  # a new θ gets its own tables
-    assert rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)[1] is not first[1]
+    rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)
+    assert rotation_tables.cache_info()["misses"] == 2
     angles = rope.angles(torch.arange(5.0))
     torch.testing.assert_close(rotation_tables(8, rope.theta, 0, 5, x.device, x.dtype)[0], angles.cos())
+    assert first[0].shape == (5, 4)
+
+
+def test_a_cached_table_written_in_place_leaves_the_cache_as_it_was():
+    rotation_tables.cache_clear()
+    cos, _ = rotation_tables(8, 10_000.0, 0, 5, torch.device("cpu"), torch.float32)
+    expected = cos.clone()
+    cos.zero_()  # a caller's in-place write changes its own copy only
+    again, _ = rotation_tables(8, 10_000.0, 0, 5, torch.device("cpu"), torch.float32)
+    assert rotation_tables.cache_info()["hits"] == 1
+    torch.testing.assert_close(again, expected)
+
+
+def test_the_constant_cache_is_bounded_by_memory():
+    from ssmax_lite.lab._constants import cached_constant
+
+    @cached_constant(max_bytes=4 * 1000)  # room for one table of 1000 float32 numbers
+    def ramp(length):
+        return torch.arange(length, dtype=torch.float32)
+
+    ramp(1000), ramp(1000)
+    assert ramp.cache_info() == dict(hits=1, misses=1, bytes=4000, entries=1)
+    ramp(500)  # does not fit beside the first: the least recently used goes
+    assert ramp.cache_info()["entries"] == 1 and ramp.cache_info()["bytes"] == 2000
+    ramp(10_000)  # larger than the bound: returned, not kept
+    assert ramp.cache_info()["bytes"] == 2000
+    torch.testing.assert_close(ramp(10_000), torch.arange(10_000, dtype=torch.float32))
 
 
 def test_the_matched_constant_steps_as_far_as_ssmax_at_the_training_length():
