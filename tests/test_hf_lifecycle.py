@@ -210,8 +210,19 @@ def test_bad_models_and_calls_raise_a_clear_value_error(tmp_path):
     with pytest.raises(ValueError, match="no SSMax layer"):
         with ssmax_hf.record_key_counts(build("llama")):
             pass
-    with pytest.raises(ValueError, match="returns no attention weights: pass output_attentions=False"):
-        ssmax_model("llama")(tokens(1, 5), output_attentions=True)
+    for family in ("llama", "gpt2"):  # GPT-2's layers do not pass output_attentions to the attention function
+        with pytest.raises(ValueError, match="returns no attention weights: pass output_attentions=False"):
+            ssmax_model(family)(tokens(1, 5), output_attentions=True)
+    with pytest.raises(ValueError, match="output_attentions"):  # in the config: transformers itself refuses
+        ssmax_model("gpt2").config.output_attentions = True
+
+
+def test_loading_an_ssmax_checkpoint_with_another_attention_raises(tmp_path):
+    ssmax_model("llama").save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="attn_implementation must be 'ssmax'"):
+        ssmax_hf.from_pretrained(transformers.LlamaForCausalLM, tmp_path, attn_implementation="sdpa")
+    loaded = ssmax_hf.from_pretrained(transformers.LlamaForCausalLM, tmp_path, attn_implementation="ssmax")
+    assert loaded.config._attn_implementation == "ssmax"
 
 
 def test_softcapping_and_sinks_raise_when_converting():

@@ -114,7 +114,10 @@ def _mask_with_counts(*args, **kwargs) -> torch.Tensor | None:
 
 
 def _document_mask_hook(model: nn.Module, args: tuple, kwargs: dict):
-    """Forward pre-hook: a packed row called with a cache and no mask gets its causal document mask."""
+    """Forward pre-hook: a packed row called with a cache and no mask gets its causal document mask; a call
+    asking for attention weights raises (GPT-2's layers do not pass ``output_attentions`` on, so it is caught here)."""
+    if kwargs.get("output_attentions"):  # in the config, transformers itself refuses it for "ssmax"
+        raise ValueError("ssmax attention returns no attention weights: pass output_attentions=False")
     position_ids = kwargs.get("position_ids")
     if position_ids is None or len(args) > 1 or kwargs.get("use_cache") is False or any(
             kwargs.get(name) is not None for name in ("attention_mask", "cache", "past_key_values")):
@@ -219,7 +222,8 @@ def from_pretrained(model_class: type, path, **kwargs) -> PreTrainedModel:
     mapping = getattr(model_class, "_model_mapping", None)  # an AutoModel class: find the concrete one
     concrete = mapping[type(config)] if mapping is not None else model_class
     want_info = kwargs.pop("output_loading_info", False)
-    kwargs.setdefault("attn_implementation", NAME)
+    if kwargs.setdefault("attn_implementation", NAME) != NAME:  # another attention would ignore the loaded s
+        raise ValueError(f"attn_implementation must be {NAME!r} (or left out), got {kwargs['attn_implementation']!r}")
     model, info = _with_scales(concrete).from_pretrained(path, config=config, output_loading_info=True, **kwargs)
     model.__class__ = concrete
     for name, scales in model.named_modules():  # parameters missing from the checkpoint start as enable_ssmax's
