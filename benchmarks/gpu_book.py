@@ -17,9 +17,9 @@ How a notebook becomes a script (:func:`notebook_to_script`):
 * each cell is run by ``exec`` in one shared namespace inside a ``try``, so a failure names its cell;
   a cell's last expression is passed to ``display`` as a notebook would show it;
 * the preamble: matplotlib's Agg backend, ``plt.show()`` closes the figures (as the inline backend
-  does), ``display`` (IPython's, or a ``print`` when IPython is missing), and ``ssmax_lite.train.fit``
-  wrapped wherever it is bound, so that every model trained (chapter 6's Hugging Face models train
-  through it too) appends its device, dtype and precision to a JSON-lines log. With ``--device cuda``
+  does), ``display`` (IPython's, or a ``print`` when IPython is missing), and the library's two training
+  loops (``fit`` and ``convert.fine_tune``) wrapped wherever they are bound, so that every model trained
+  (chapter 6's Hugging Face models train through ``fit`` too) appends its device, dtype and precision to a JSON-lines log. With ``--device cuda``
   the preamble exits at once when torch sees no GPU: nothing falls back to the CPU, and a model that
   trained on another device than the one asked for fails its chapter.
 
@@ -227,7 +227,8 @@ except ImportError:
 builtins.display = display  # as in IPython, where display needs no import
 
 
-# every model trained goes through ssmax_lite.train.fit: wrap it wherever it is bound
+# every model trained goes through the library's training loops, ssmax_lite's train.fit and convert.fine_tune
+# (fine-tuning and the second phase of switch_during_training): wrap them wherever they are bound
 def _record_model(entry):
     with open(SETTINGS["models"], "a") as f:
         f.write(json.dumps(entry) + "\n")
@@ -242,16 +243,19 @@ def _recorded(fit):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         model, config, device = (bound.arguments.get(k) for k in ("model", "config", "device"))
+        if device is None:  # fine_tune trains where the model is
+            device = next(model.parameters()).device.type
         precision = precision_for(device) if precision_for is not None else "unknown"
         start = time.perf_counter()
         result = fit(*args, **kwargs)
         parameter = next(model.parameters(), None)
         _record_model({
-            "cell": _CURRENT_CELL[0], "desc": bound.arguments.get("desc"), "model": type(model).__name__,
+            "cell": _CURRENT_CELL[0], "desc": bound.arguments.get("desc", fit.__name__), "model": type(model).__name__,
             "device_asked": str(device), "precision": precision,
             "device": None if parameter is None else str(parameter.device),
             "dtype": None if parameter is None else str(parameter.dtype).replace("torch.", ""),
-            "steps": getattr(config, "steps", None), "seconds": round(time.perf_counter() - start, 2)})
+            "steps": bound.arguments.get("steps", getattr(config, "steps", None)),
+            "seconds": round(time.perf_counter() - start, 2)})
         return result
 
     fit_recorded.book_original = fit
@@ -261,10 +265,14 @@ def _recorded(fit):
 _WRAPPED = {}  # id(the library's fit) -> its recording wrapper
 
 
+_TRAINING_LOOPS = {"fit": "train", "fine_tune": "convert"}  # function -> the end of its module's name
+
+
 def _is_library_fit(value):
-    """ssmax_lite's training loop, under whichever module the library's layout puts it (…train)."""
-    return (inspect.isfunction(value) and value.__name__ == "fit" and not hasattr(value, "book_original")
-            and value.__module__.startswith("ssmax_lite") and value.__module__.endswith("train"))
+    """One of ssmax_lite's training loops, under whichever module the library's layout puts it (…train, …convert)."""
+    return (inspect.isfunction(value) and value.__name__ in _TRAINING_LOOPS and not hasattr(value, "book_original")
+            and value.__module__.startswith("ssmax_lite")
+            and value.__module__.endswith(_TRAINING_LOOPS[value.__name__]))
 
 
 def _wrap_fit(namespace):
@@ -280,15 +288,17 @@ def _wrap_fit(namespace):
                 place[key] = _WRAPPED[id(value)]
 
 
-_errors = []
-for _name in ("ssmax_lite.lab.train", "ssmax_lite.train"):  # import the trainer now, under either layout
-    try:
-        __import__(_name)
-        break
-    except Exception as error:
-        _errors.append(f"{_name}: {type(error).__name__}: {error}")
-else:
-    _STATUS["notes"].append("the trainer could not be imported before the first cell: " + "; ".join(_errors))
+for _module in ("train", "convert"):  # import the training loops now, under either layout, to wrap them
+    _errors = []
+    for _name in (f"ssmax_lite.lab.{_module}", f"ssmax_lite.{_module}"):
+        try:
+            __import__(_name)
+            break
+        except Exception as error:
+            _errors.append(f"{_name}: {type(error).__name__}: {error}")
+    else:
+        _STATUS["notes"].append(f"ssmax_lite's {_module} could not be imported before the first cell: "
+                                + "; ".join(_errors))
 
 
 def _run_cell(index, source, namespace):

@@ -33,7 +33,12 @@ try:  # the library's layout (ssmax_lite.lab.train, formerly ssmax_lite.train)
     from ssmax_lite.lab.train import preset, train
 except ImportError:
     from ssmax_lite.train import preset, train
-result = train(preset("quick", steps=2), progress=False)"""
+result = train(preset("quick", steps=2), progress=False)
+try:
+    from ssmax_lite.lab.convert import fine_tune
+except ImportError:
+    from ssmax_lite.convert import fine_tune
+fine_tune(result.model, result.config, 3)  # its own loop: recorded too"""
 
 
 def _code(source, tags=()):
@@ -167,11 +172,12 @@ def test_chapters_1_and_2_pass_and_a_planted_failure_is_reported(tmp_path):
         assert run["cells_run"] == 2 and run["cells_to_run"] == 4
         assert run["cells_skipped"] == [{"cell": 0, "why": "tagged colab-install"}]
         assert sorted(run["cell_seconds"]) == ["2", "3", "4"] and run["wall_time_s"] > 0
-        [model] = run["models"]  # the 2-step model of cell 3, recorded by the wrapped fit
-        assert model["cell"] == 3 and model["steps"] == 2 and model["model"] == "TinyTransformer"
-        assert model["desc"] == "softmax/nope seed 0"
-        assert (model["device"], model["device_asked"], model["precision"], model["dtype"]) == \
-            ("cpu", "cpu", "fp32", "float32")
+        model, tuned = run["models"]  # the 2-step model of cell 3 and its 3 steps of fine-tuning, both recorded
+        assert model["cell"] == tuned["cell"] == 3 and model["model"] == tuned["model"] == "TinyTransformer"
+        assert (model["steps"], tuned["steps"]) == (2, 3)
+        assert (model["desc"], tuned["desc"]) == ("softmax/nope seed 0", "fine_tune")
+        for m in (model, tuned):
+            assert (m["device"], m["device_asked"], m["precision"], m["dtype"]) == ("cpu", "cpu", "fp32", "float32")
         assert "shown" in run["output_tail"] and f"bf16 check: {bf16}" in run["output_tail"]
         assert "never runs" not in run["output_tail"] and "Colab cell" not in run["output_tail"]
 
