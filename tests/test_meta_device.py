@@ -278,3 +278,20 @@ def test_query_multiplier_would_fail_with_counts_on_the_cpu(monkeypatch):
     monkeypatch.setattr(layers, "_key_counts", counts_on_the_cpu)
     with pytest.raises(RuntimeError, match="device"):
         meta_layer("ssmax").query_multiplier(1, 8)
+
+
+def test_learned_pn_would_fail_with_its_table_on_the_cpu(monkeypatch):
+    """The crash of chapter 3c's exercise on a GPU: the p_n table built on the CPU beside an ``s`` elsewhere."""
+    import dataclasses
+
+    from ssmax_lite.lab import scalings
+
+    def table_on_the_cpu(n, log_n, context_len, p):  # the formula as it was before the fix
+        pn = torch.ones(p["pn"].shape, dtype=n.dtype)
+        return p["s"] * pn[(n.clamp(max=pn.shape[-1]) - 1).long()] + p["bias"]
+
+    assert meta_layer("learned-pn").query_multiplier(1, 8).device == META  # as the library builds it
+    monkeypatch.setitem(scalings.SCALINGS, "learned-pn",
+                        dataclasses.replace(scalings.SCALINGS["learned-pn"], _multiplier=table_on_the_cpu))
+    with pytest.raises(RuntimeError, match="Tensor on device cpu is not on the expected device meta"):
+        meta_layer("learned-pn").query_multiplier(1, 8)
