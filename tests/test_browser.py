@@ -153,7 +153,8 @@ const rawTex = ['$$', '\\(', '\\)', '\\[', '\\]'].filter(d => text.includes(d));
 const scaffolding = [];
 for (const pre of art.querySelectorAll('div.cell_input pre')) {
   for (const line of pre.textContent.split('\n')) {
-    if (/^\s*assert\b/.test(line) || /perf_counter|process_time|\[time:/.test(line) ||
+    if (/^\s*assert\b/.test(line) || /perf_counter|process_time|\[time:|\btime\.time\(|^\s*%%?time|\btimeit\b/.test(line) ||
+        /\b(np|numpy|torch)\.testing\b|\bpytest\b/.test(line) ||
         /cache_dir|default_cache_dir|\bCACHE\b/.test(line) || /^\s*#@(title|markdown|param)/.test(line))
       scaffolding.push(line.trim().slice(0, 70));
   }

@@ -26,7 +26,8 @@ HIDDEN = {"remove-cell", "remove-input"}
 # Colab form titles (a solution's "#@title Solution …" first line is left out of the page by book/_ext).
 SCAFFOLDING = {
     "assert": re.compile(r"^\s*assert\b"),
-    "timer": re.compile(r"perf_counter|process_time|\[time:"),
+    "timer": re.compile(r"perf_counter|process_time|\[time:|\btime\.time\(|^\s*%%?time|\btimeit\b"),
+    "check helper": re.compile(r"\b(np|numpy|torch)\.testing\b|\bpytest\b"),
     "cache bookkeeping": re.compile(r"cache_dir|default_cache_dir|\bCACHE\b"),
     "Colab form title": re.compile(r"^\s*#@(title|markdown|param)"),
 }
@@ -69,6 +70,28 @@ def test_printed_lines_fit_the_column(path):
             wide += [f"cell {index}: {len(line)} characters: {line[:50]}…" for line in text.splitlines()
                      if len(line) > WIDEST_OUTPUT_LINE]
     assert not wide, f"{path.name}: printed lines wider than {WIDEST_OUTPUT_LINE} characters: {wide}"
+
+
+WIDEST_FIGURE = 700  # CSS pixels: a figure wider than the code column (676 px at 1280) is shrunk, and its labels with it
+
+
+@pytest.mark.parametrize("path", IN_SCOPE, ids=[p.stem for p in IN_SCOPE])
+def test_figures_are_drawn_at_the_size_the_page_shows_them(path):
+    """Every matplotlib figure is stored at its page size (at most the column's width, so 9-pt labels stay 9 pt)
+    with at least 1.5 image pixels per CSS pixel: the book style's retina PNGs (use_book_style)."""
+    import base64
+    import struct
+
+    wrong = []
+    for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+        for out in cell.get("outputs", []):
+            if "image/png" not in out.get("data", {}):
+                continue
+            pixels = struct.unpack(">I", base64.b64decode(out["data"]["image/png"])[16:20])[0]
+            shown = out.get("metadata", {}).get("image/png", {}).get("width")
+            if shown is None or shown > WIDEST_FIGURE or pixels < 1.5 * shown:
+                wrong.append(f"cell {index}: {pixels} px shown at {shown} CSS px")
+    assert not wrong, f"{path.name}: figures not at the book's size and sharpness: {wrong}"
 
 
 def test_the_not_yet_list_names_chapters():

@@ -76,8 +76,11 @@ def plot_regime_map(ax, summary: dict, comparison: str, mult: int, *, vmax: floa
                 continue
             if v is not None:
                 values[i, j] = v["difference"]
-                ax.text(j, i, f"{SHORT[v['label']]}\n{v['difference']:+.2f}", ha="center", va="center", fontsize=9)
+                dark = abs(v["difference"]) > 0.55 * vmax  # white text on the darkest cells
+                ax.text(j, i, f"{SHORT[v['label']]}\n{v['difference']:+.2f}", ha="center", va="center", fontsize=9,
+                        color="white" if dark else "black")
     ax.imshow(values, cmap="RdBu", vmin=-vmax, vmax=vmax, aspect="auto")
+    ax.grid(False)  # the book style's grid would cut through the cells
     ax.set_xticks(range(len(COLUMNS)), [name for _, _, name in COLUMNS])
     ax.set_yticks(range(len(decays)), [f"decay {d:g}" for d in decays])
     ax.set_title(f"{comparison}, {mult}×L", fontsize=10)
