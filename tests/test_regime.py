@@ -91,3 +91,14 @@ def test_the_stored_map_has_the_schema_the_chapter_reads():
         for name, verdict in entry["verdicts"].items():
             assert verdict["label"] in VERDICTS and verdict["label"] in SHORT
             assert any(name.startswith(comparison) for comparison in COMPARISONS)
+
+
+def test_the_map_on_new_seeds_has_the_schema_the_chapter_reads():
+    path = DEFAULT_PATH.with_name("regime_map_new_seeds.json")
+    if not path.exists():
+        pytest.skip("ssmax_lite/lab/data/regime_map_new_seeds.json is written by benchmarks/regime_map.py")
+    again, first = load_regime_map(path), load_regime_map()
+    assert again["provenance"]["command"].startswith("python benchmarks/regime_map.py --decays 0.5 --seeds 5")
+    assert set(again["cells"][0]["seeds"]).isdisjoint(first["cells"][0]["seeds"])
+    for entry in again["cells"]:  # every verdict the first map has at decay 0.5 exists on the new seeds too
+        assert set(entry["verdicts"]) == set(cell(first, entry["decay"], entry["pe"], entry["evaluation"])["verdicts"])
