@@ -420,3 +420,16 @@ def test_the_task_bridge_rejects_what_it_cannot_train():
         train_hf_model(build("llama"), config.to_dict())
     with pytest.raises(ValueError, match="model must be a TinyTransformer or a module that maps tokens"):
         accuracy_by_length(torch.nn.Linear(2, 2), config.task, config.train_len, (1,))
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["full", "padded"])
+def test_a_compiled_model_computes_what_the_eager_one_computes(padded):
+    """Under torch.compile the mask carries no counts (they are a Python attribute): n is counted in the graph."""
+    model = ssmax_model("llama", seed=2)
+    ids = tokens(2, 9)
+    mask = padding_mask(ids) if padded else None
+    expected = model(ids, attention_mask=mask).logits
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="aot_eager")
+    close(compiled(ids, attention_mask=mask).logits, expected)
+    torch._dynamo.reset()
