@@ -98,7 +98,8 @@ def test_the_map_on_new_seeds_has_the_schema_the_chapter_reads():
     if not path.exists():
         pytest.skip("ssmax_lite/lab/data/regime_map_new_seeds.json is written by benchmarks/regime_map.py")
     again, first = load_regime_map(path), load_regime_map()
-    assert again["provenance"]["command"].startswith("python benchmarks/regime_map.py --decays 0.5 --seeds 5")
+    assert again["provenance"]["command"].startswith("python benchmarks/regime_map.py --decays 0.1 0.5 1.5 --seeds 5")
     assert set(again["cells"][0]["seeds"]).isdisjoint(first["cells"][0]["seeds"])
-    for entry in again["cells"]:  # every verdict the first map has at decay 0.5 exists on the new seeds too
+    assert len(again["cells"]) == len(first["cells"])
+    for entry in again["cells"]:  # every verdict of the first map exists on the new seeds too
         assert set(entry["verdicts"]) == set(cell(first, entry["decay"], entry["pe"], entry["evaluation"])["verdicts"])
