@@ -168,6 +168,26 @@ def test_re_enabling_keeps_a_trained_s_unless_asked():
         ssmax_hf.enable_ssmax(model, reset=True)
 
 
+def test_a_model_built_on_the_meta_device_gets_s_when_materialised():
+    """``to_empty`` gives every parameter uninitialised memory, and ``init_weights`` only knows transformers' own
+    modules: SSMax's s and b start from their initial values instead, while a trained s on a real device stays."""
+    with torch.device("meta"):
+        model = build("llama")
+    ssmax_hf.enable_ssmax(model, s=0.4, bias=0.1)
+    assert all(p.is_meta for p in model.parameters())
+    model.to_empty(device="cpu")
+    model.init_weights()
+    scales = [m for m in model.modules() if isinstance(m, ssmax_hf.SSMaxScales)]
+    assert all(torch.equal(m.s, torch.full((4,), 0.4)) and torch.equal(m.bias, torch.full((4,), 0.1)) for m in scales)
+    ids = tokens(2, 9)
+    assert torch.isfinite(model(ids).logits).all()
+    trained = ssmax_model("llama")  # s drawn per head: moves between dtypes and devices keep it
+    before = ssmax_hf.learned_scales(trained)
+    moved = ssmax_hf.learned_scales(trained.to(torch.float64))
+    assert moved.dtype == torch.float64 and torch.equal(moved.float(), before)
+    assert torch.equal(ssmax_hf.learned_scales(trained.to("cpu", torch.float32)), before)
+
+
 def test_the_plain_class_on_an_ssmax_checkpoint_names_what_to_call(tmp_path):
     ssmax_model("llama").save_pretrained(tmp_path)
     plain = transformers.LlamaForCausalLM.from_pretrained(tmp_path)  # ssmax_lite.hf is imported here

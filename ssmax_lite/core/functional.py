@@ -111,8 +111,7 @@ def _insert_reduced_axis(value, x: torch.Tensor, dim: int, name: str):
     """Make ``value`` (given with ``dim`` removed, or kept as size 1) broadcast against ``x``."""
     if isinstance(value, Real):
         return value  # a plain number broadcasts as it is
-    value = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
-    value = value.to(x.device)
+    value = (value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))).to(x.device)
     if value.ndim == 0:
         return value
     keepdim = value.ndim == x.ndim
@@ -120,11 +119,8 @@ def _insert_reduced_axis(value, x: torch.Tensor, dim: int, name: str):
         raise ValueError(f"{name} has shape {tuple(value.shape)}: with as many dimensions as x "
                          f"{tuple(x.shape)} it must have size 1 along dim={dim}")
     target = tuple(x.shape) if keepdim else tuple(x.shape[:dim]) + tuple(x.shape[dim + 1:])
-    try:
-        fits = tuple(np.broadcast_shapes(tuple(value.shape), target)) == target
-    except ValueError:
-        fits = False
-    if not fits:  # also refuses shapes that would enlarge x's own shape
+    # it broadcasts against target without enlarging it: each trailing size is 1 or target's
+    if value.ndim > len(target) or any(v not in (1, t) for v, t in zip(value.shape[::-1], target[::-1])):
         raise ValueError(f"{name} has shape {tuple(value.shape)}, which does not broadcast against "
                          f"x's shape {tuple(x.shape)} with dim={dim} removed")
     if keepdim:

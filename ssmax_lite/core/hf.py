@@ -59,6 +59,13 @@ class SSMaxScales(nn.Module):
         for name in (name for name in names if getattr(self, name) is not None):
             getattr(self, name).fill_(getattr(self, f"{name}_init"))
 
+    def _apply(self, fn, recurse=True):
+        """``to_empty`` from the meta device (which ``init_weights`` does not know for us) starts s at s_init."""
+        from_meta = self.s.is_meta
+        if not super()._apply(fn, recurse).s.is_meta and from_meta:  # apply first, always
+            self.reset_parameters()
+        return self
+
     def extra_repr(self) -> str:
         return f"heads={self.s.numel()}, bias={self.bias is not None}, learn={self.s.requires_grad}"
 
