@@ -65,6 +65,13 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         module.__spec__ = self.real_specs[module.__spec__.name]
 
+    def get_code(self, fullname):
+        """``python -m ssmax_lite.experiments`` runs ``ssmax_lite.lab.experiments`` as ``__main__`` (and warns)."""
+        new_name = f"{__name__}.{_MOVED[fullname.rpartition('.')[2]]}"
+        message = f"python -m {fullname}: the module has moved; run python -m {new_name}"
+        return compile(f"import runpy, warnings\nwarnings.warn({message!r}, DeprecationWarning)\n"
+                       f"runpy.run_module({new_name!r}, run_name='__main__', alter_sys=True)\n", fullname, "exec")
+
 
 sys.meta_path.append(_MovedModules())
 

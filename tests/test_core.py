@@ -75,3 +75,25 @@ def test_import_ssmax_lite_loads_no_lab_module_and_no_transformers():
             "print(sorted(m for m in sys.modules if m.startswith('ssmax_lite.lab') or m == 'transformers'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_modules_that_moved_still_import_and_run_with_a_warning_that_names_their_new_place():
+    """Old code (``import ssmax_lite.train``, ``python -m ssmax_lite.experiments``) keeps working."""
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    import ssmax_lite.train as old, ssmax_lite.lab.train as new\n"
+            "    from ssmax_lite import CausalSelfAttention\n"
+            "    import ssmax_lite.hf\n"
+            "from ssmax_lite.lab.layers import CausalSelfAttention as moved\n"
+            "assert old is new and CausalSelfAttention is moved and ssmax_lite.hf.__name__ == 'ssmax_lite.core.hf'\n"
+            "print([str(w.message) for w in seen if w.category is DeprecationWarning])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    messages = out.stdout
+    assert "ssmax_lite.train has moved to ssmax_lite.lab.train" in messages
+    assert "ssmax_lite.CausalSelfAttention has moved to ssmax_lite.lab.layers" in messages
+    assert "ssmax_lite.core.hf" not in messages  # the documented short path does not warn
+    run = subprocess.run([sys.executable, "-m", "ssmax_lite.experiments", "length", "--help"], capture_output=True,
+                         text=True)
+    assert run.returncode == 0 and "usage: python -m ssmax_lite.lab.experiments length" in run.stdout, run.stderr
+    assert "run python -m ssmax_lite.lab.experiments" in run.stderr
