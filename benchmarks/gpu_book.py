@@ -1,4 +1,4 @@
-r"""Issue 24: run every chapter of the book top to bottom on a GPU, all at once, and report per chapter.
+r"""Run every chapter of the book top to bottom on a GPU, all at once, and report per chapter.
 
 Each notebook in ``notebooks/`` is turned into a plain Python script (read as JSON: no Jupyter, no
 nbconvert) and run in its own process, every chapter at the same time, as a Colab reader runs it on a GPU

@@ -1,4 +1,4 @@
-r"""Issue 9: train the GPU preset for every kind chapter 3 uses, evaluate it, and write one JSON file.
+r"""Train the GPU preset for every kind chapter 3 uses, evaluate it, and write one JSON file.
 
 Chapter 3's kinds: softmax, ssmax and constant with NoPE, softmax and ssmax with RoPE (evaluated also
 with θ × 50, as the chapter does). Each kind trains on ``--seeds`` (default 0, 1, 2) with the ``full``

@@ -1,4 +1,4 @@
-r"""Issue 9: does the GPU preset's task design learn? Evidence from the CPU at half the size.
+r"""Does the GPU preset's task design learn? Evidence from the CPU at half the size.
 
 The ``full`` preset (:data:`ssmax_lite.lab.train.PRESETS`) trains a 4-layer, d = 256 model on
 ``RecallStreamTask(64, 16, 32)`` at L = 256 (queries at every depth, 32 per sequence). A CPU cannot

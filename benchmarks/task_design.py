@@ -1,4 +1,4 @@
-r"""Issue 9, task design: on which recall stream does softmax fade in *accuracy*, and why?
+r"""Task design: on which recall stream does softmax fade in *accuracy*, and why?
 
 Trains the ``quick``-sized model (2 layers, 4 heads, d = 64, L = 64, batch 32, NoPE, AdamW as in
 ``ssmax_lite.lab.train``) on one thread, one model at a time, for each design × attention kind × seed,

@@ -1,4 +1,4 @@
-"""Exercises (issues 13 and 23): every chapter has an "Exercises" section with at least two exercises. Each
+"""Exercises: every chapter has an "Exercises" section with at least two exercises. Each
 solution is a code cell that the book shows collapsed under a toggle labelled "Solution" (tag ``hide-cell``,
 MyST-NB's ``code_prompt_show``) and Colab shows collapsed under its title (``cellView: form`` with a
 ``#@title Solution …`` line, which the book leaves out of the page). The solution shows only the solution:

@@ -13,7 +13,7 @@ _spec.loader.exec_module(rules)
 
 
 @pytest.mark.parametrize("stored, fresh", [
-    ("softmax 0.196 ± 0.154", "softmax 0.196 ± 0.155"),                       # last digit (issue 8)
+    ("softmax 0.196 ± 0.154", "softmax 0.196 ± 0.155"),                       # last digit
     ("needles [0.685, 0.746]", "needles [0.684, 0.745]"),
     ("constant 0.917 [0.750–1.000]", "constant 0.922 [0.766–1.000]"),
     ("[[0.371 0.342]]", "[[0.37  0.342]]"),                                  # numpy column padding

@@ -1,6 +1,6 @@
 """Notebook sources hold no control characters: a LaTeX command written with one backslash in the JSON
 (``"$\theta$"``) is read as a TAB followed by ``heta``, and renders as "heta". And the cells the book shows
-hold only what the prose explains, with printed lines that fit the page (issue 23)."""
+hold only what the prose explains, with printed lines that fit the page."""
 
 import json
 import re
@@ -19,7 +19,7 @@ def test_cells_have_no_control_characters(path):
         assert not bad, f"{path.name} cell {index} holds control characters {bad} (a LaTeX command with one backslash?)"
 
 
-# ---------------------------------------------------------------------------------------------- issue 23
+# ------------------------------------------------------------------------- what the reader sees
 
 HIDDEN = {"remove-cell", "remove-input"}
 # Scaffolding a reader should not meet in a code cell the book shows: checks, timers, cache bookkeeping and

@@ -154,7 +154,7 @@ def test_model_diagram_marks_the_line_ssmax_changes():
         draw_model({"d_model": 64})
 
 
-# ---------------------------------------------------------------------------------------------- issue 23
+# ------------------------------------------------------------------------- what the reader sees
 
 
 def test_book_style_labels_and_palette():

@@ -1,4 +1,4 @@
-"""Every number the chapters' prose quotes comes from a cell (issue 13): it appears in the notebook's code or in
+"""Every number the chapters' prose quotes comes from a cell: it appears in the notebook's code or in
 a stored output, so prose cannot drift from the outputs it describes without this test failing.
 
 A number counts when it has two or more digits, or a decimal point (single digits are counts and chapter
