@@ -62,15 +62,36 @@ METHODS = {  # name -> (attention kind, s_init, position encodings it is trained
 }
 
 
-def cells(decays, seeds, pes) -> list[dict]:
+TASKS = ("haystack", "majority")
+"""``haystack``: chapter 3b's one-token haystack; ``majority``: the same haystack, but each queried key has three
+needles, two with one value and one with another, and the answer is the majority value
+(:class:`~ssmax_lite.lab.tasks.MajorityRecallTask`): an aggregation task, where attention on one needle is
+not enough."""
+
+
+def task_changes(task: str) -> dict:
+    """The training settings of ``task``: chapter 3b's haystack run, with the majority task in its place."""
+    from ssmax_lite.lab.experiments import HAYSTACK_RUNS
+    from ssmax_lite.lab.tasks import MajorityRecallTask
+
+    run = dict(HAYSTACK_RUNS["quick"])
+    if task == "majority":
+        haystack = run["task"]
+        run["task"] = MajorityRecallTask(haystack.n_keys, haystack.n_values, haystack.n_needles,
+                                         filler_values=haystack.filler_values, filler_keys=haystack.filler_keys)
+    return run
+
+
+def cells(decays, seeds, pes, methods=tuple(METHODS), task="haystack") -> list[dict]:
     """One job per (decay, position encoding, method, seed)."""
-    return [dict(decay=decay, pe=pe, method=method, seed=seed)
+    return [dict(decay=decay, pe=pe, method=method, seed=seed, **({"task": task} if task != "haystack" else {}))
             for decay in decays for pe in pes for method, (_, _, trained_with) in METHODS.items()
-            if pe in trained_with for seed in seeds]
+            if method in methods and pe in trained_with for seed in seeds]
 
 
 def job_name(job: dict) -> str:
-    return f"wd{job['decay']}-{job['pe']}-{job['method'].replace(' ', '_').replace('=', '')}-seed{job['seed']}"
+    task = f"{job['task']}-" if job.get("task", "haystack") != "haystack" else ""
+    return f"{task}wd{job['decay']}-{job['pe']}-{job['method'].replace(' ', '_').replace('=', '')}-seed{job['seed']}"
 
 
 def run_job(job: dict, work: str, commit: str = "") -> dict:
@@ -81,7 +102,6 @@ def run_job(job: dict, work: str, commit: str = "") -> dict:
     torch.set_num_threads(1)
     from ssmax_lite.lab.convert import attention_modules, switch_attention
     from ssmax_lite.lab.evaluate import accuracy_by_length
-    from ssmax_lite.lab.experiments import HAYSTACK_RUNS
     from ssmax_lite.lab.train import default_cache_dir, preset, train
 
     path = Path(work) / f"{job_name(job)}.json"
@@ -89,7 +109,8 @@ def run_job(job: dict, work: str, commit: str = "") -> dict:
         return json.loads(path.read_text())
     kind, s_init, _ = METHODS[job["method"]]
     config = preset("quick", attention=kind, pe=job["pe"], seed=job["seed"],
-                    **(HAYSTACK_RUNS["quick"] | {"weight_decay": job["decay"]} | ({"s_init": s_init} if s_init else {})))
+                    **(task_changes(job.get("task", "haystack")) | {"weight_decay": job["decay"]}
+                       | ({"s_init": s_init} if s_init else {})))
     start = time.perf_counter()
     run = train(config, progress=False, cache_dir=default_cache_dir(), device="cpu")
     task, length = config.task, config.train_len
@@ -197,6 +218,7 @@ def provenance(argv, results) -> dict:
             "models_trained_at_commits": sorted({r.get("commit", "unknown") for r in results}),
             "uncommitted_changes_to_the_code_it_ran": bool(git("status", "--porcelain", "--", *sorted(set(used)))),
             "machine": f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()}, one thread a model",
+            "task": next((r["task"] for r in results if "task" in r), "haystack"),
             "torch": torch.__version__, "eval_mult": list(EVAL_MULT), "temperatures": list(TEMPERATURES),
             "verdict_mult": list(VERDICT_MULT), "methods": {name: {"attention": kind, "s_init": s0, "pe": list(pes)}
                                                             for name, (kind, s0, pes) in METHODS.items()}}
@@ -208,15 +230,21 @@ def main(argv=None) -> int:
     parser.add_argument("--decays", type=float, nargs="+", default=list(DECAYS), help="weight decays")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="training seeds")
     parser.add_argument("--pe", nargs="+", default=["nope", "rope"], choices=["nope", "rope"])
+    parser.add_argument("--task", default="haystack", choices=TASKS, help="haystack (chapter 3b's) or majority")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
+                        help=f"methods to train, of {', '.join(METHODS)} (softmax and ssmax are needed for verdicts)")
     parser.add_argument("--jobs", type=int, default=1, help="processes training side by side")
-    parser.add_argument("--work", default=str(ROOT / "_build" / "regime_map"), help="per-model results")
-    parser.add_argument("--out", default=str(ROOT / "ssmax_lite" / "lab" / "data" / "regime_map.json"),
-                        help="the summary (package data: Colab installs it with the library)")
+    parser.add_argument("--work", help="per-model results (default _build/regime_map, _majority for that task)")
+    parser.add_argument("--out", help="the summary (default ssmax_lite/lab/data/regime_map.json, or "
+                                      "regime_map_majority.json: package data, so Colab installs it with the library)")
     args = parser.parse_args(argv)
+    suffix = "" if args.task == "haystack" else f"_{args.task}"
+    args.work = args.work or str(ROOT / "_build" / f"regime_map{suffix}")
+    args.out = args.out or str(ROOT / "ssmax_lite" / "lab" / "data" / f"regime_map{suffix}.json")
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     Path(args.work).mkdir(parents=True, exist_ok=True)
-    jobs = cells(args.decays, args.seeds, args.pe)
+    jobs = cells(args.decays, args.seeds, args.pe, args.methods, args.task)
     print(f"{len(jobs)} models, {args.jobs} at a time", flush=True)
     start, commit = time.perf_counter(), _git("rev-parse", "HEAD")
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:

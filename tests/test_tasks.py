@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssmax_lite.lab.tasks import IGNORE, LookupTask, RecallStreamTask
+from ssmax_lite.lab.tasks import IGNORE, LookupTask, MajorityRecallTask, RecallStreamTask
 
 
 def _lookup_by_hand(task: LookupTask, tokens: np.ndarray, query_token: int, haystack_len: int):
@@ -182,3 +182,60 @@ def test_stream_one_filler_token_is_one_repeated_token_per_sequence():
         hay[row] = np.unique(batch.tokens[row].numpy()[filler])
         assert len(hay[row]) == 1
     assert len({int(t[0]) for t in hay.values()}) > 1  # a different haystack token in different sequences
+
+
+# ------------------------------------------------------------------------------ the majority (aggregation) task
+
+
+@pytest.mark.parametrize("copies", [3, 5])
+@pytest.mark.parametrize("length", [None, 300])
+@pytest.mark.parametrize("filler_values, filler_keys", [(None, None), (1, 1)])
+def test_majority_every_target_is_the_value_most_copies_of_its_key_carry(copies, length, filler_values, filler_keys):
+    task = MajorityRecallTask(n_keys=12, n_values=5, n_needles=6, filler_values=filler_values,
+                              filler_keys=filler_keys, copies=copies)
+    length = length or task.min_length()
+    batch = task.sample(10, length, np.random.default_rng(13))
+    assert batch.tokens.shape == batch.targets.shape == (10, length)
+    assert batch.query_positions.shape == batch.needle_positions.shape == (10, 6)
+    pairs = task.n_keys * task.n_values
+    for row in range(10):
+        tokens, targets = batch.tokens[row].numpy(), batch.targets[row].numpy()
+        queries = batch.query_positions[row].numpy()
+        assert sorted(np.flatnonzero(targets != IGNORE)) == sorted(queries)
+        assert sorted(np.flatnonzero(tokens >= pairs)) == sorted(queries)
+        for q, needle in zip(queries, batch.needle_positions[row].numpy()):
+            key = tokens[q] - pairs
+            same_key = np.flatnonzero((tokens < pairs) & (tokens // task.n_values == key))
+            assert len(same_key) == copies and same_key.max() < q  # every copy before its query
+            values = tokens[same_key] % task.n_values
+            counts = np.bincount(values, minlength=task.n_values)
+            assert sorted(counts[counts > 0]) == [copies // 2, copies // 2 + 1]  # one majority, one other value
+            assert targets[q] == key * task.n_values + np.argmax(counts)
+            assert tokens[needle] == targets[q] and needle < q  # the first majority copy
+            assert needle == same_key[values == np.argmax(counts)][0]
+
+
+def test_majority_order_of_the_copies_is_random():
+    task = MajorityRecallTask(n_keys=16, n_values=8, n_needles=8)
+    batch = task.sample(200, 64, np.random.default_rng(14))
+    minority_place = []
+    for row in range(200):
+        tokens = batch.tokens[row].numpy()
+        for q, target in zip(batch.query_positions[row].numpy(), batch.targets[row].numpy()[batch.query_positions[row]]):
+            key = tokens[q] - 128
+            same_key = np.flatnonzero((tokens < 128) & (tokens // 8 == key))
+            minority_place.append(int(np.flatnonzero(tokens[same_key] != target)[0]))
+    share = np.bincount(minority_place, minlength=3) / len(minority_place)
+    assert np.all(np.abs(share - 1 / 3) < 0.05)  # the odd copy is first, second or third equally often
+
+
+@pytest.mark.parametrize("copies", [2, 1, 4, 3.0, True])
+def test_bad_majority_copies_raise(copies):
+    with pytest.raises(ValueError, match="copies must be an odd int >= 3"):
+        MajorityRecallTask(copies=copies)
+
+
+def test_majority_sequence_too_short_raises():
+    task = MajorityRecallTask(n_needles=4)
+    with pytest.raises(ValueError, match="3 copies of 4 needles"):
+        task.sample(2, task.min_length() - 1, np.random.default_rng(0))

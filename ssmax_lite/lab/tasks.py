@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["IGNORE", "ByteTextTask", "LookupBatch", "LookupTask", "RecallStreamTask", "TASK_TYPES"]
+__all__ = ["IGNORE", "ByteTextTask", "LookupBatch", "LookupTask", "MajorityRecallTask", "RecallStreamTask", "TASK_TYPES"]
 
 IGNORE = -100
 """Target id of the positions that carry no answer (``torch.nn.functional.cross_entropy``'s default)."""
@@ -302,6 +302,73 @@ class RecallStreamTask:
         targets = np.full((b, length), IGNORE, dtype=np.int64)
         targets[rows, query_pos] = tokens[rows, needle_pos]              # the needle is the answer
         return _as_batch(tokens, targets, query_pos, needle_pos)
+
+
+@dataclass(frozen=True)
+class MajorityRecallTask(RecallStreamTask):
+    r"""An aggregation task: the answer is the value that most of a key's ``copies`` needles carry.
+
+    As :class:`RecallStreamTask`, but each of the N needle keys occurs ``copies`` times before its query,
+    :math:`\lceil c/2 \rceil` times with its majority value ``a`` and :math:`\lfloor c/2 \rfloor` times with
+    one other value ``b ≠ a``, in random order; the answer at ``query(k)`` is ``pair(k, a)``. Attention that
+    picks out one needle is right only when it picks a majority copy; attention that spreads its weight
+    evenly over the copies reads the majority. Placement: ``(copies + 1)·N`` distinct positions drawn
+    uniformly; per needle index, a random word decides which hold its copies (the first ``copies``
+    occurrences) and its query (the last). ``needle_positions`` holds each query's first majority copy.
+
+    Args:
+        copies: needles per key, an odd int >= 3; the other arguments as in :class:`RecallStreamTask`.
+    """
+
+    copies: int = 3
+
+    def __post_init__(self):
+        super().__post_init__()
+        c = self.copies
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 3 or c % 2 == 0:
+            raise ValueError(f"copies must be an odd int >= 3 (so that one value is the majority), got {c!r}")
+
+    def min_length(self) -> int:
+        """The needles' copies, their queries and one filler slot."""
+        return (self.copies + 1) * self.n_needles + 1
+
+    def sample(self, batch_size: int, length: int, rng: np.random.Generator) -> LookupBatch:
+        """Draw ``batch_size`` sequences of ``length`` tokens with ``rng`` (a numpy ``Generator``)."""
+        _check_sample_args(batch_size, length, rng, self.min_length(),
+                           f"{self.copies} copies of {self.n_needles} needles, their queries and some filler")
+        b, n, c, length = int(batch_size), self.n_needles, int(self.copies), int(length)
+        k_count, v_count = self.n_keys, self.n_values
+        rows = np.arange(b)[:, None]
+
+        key_perm = np.argsort(rng.random((b, k_count)), axis=1)      # first N keys are the needles
+        needle_keys = key_perm[:, :n]
+        n_filler_keys = self.filler_keys or k_count - n
+        filler_keys = np.take_along_axis(key_perm[:, n:n + n_filler_keys],
+                                         rng.integers(0, n_filler_keys, (b, length)), axis=1)
+        n_filler_values = self.filler_values or v_count
+        value_sets = np.argsort(rng.random((b, v_count)), axis=1)[:, :n_filler_values]
+        filler_vals = np.take_along_axis(value_sets, rng.integers(0, n_filler_values, (b, length)), axis=1)
+        tokens = filler_keys * v_count + filler_vals
+
+        # (c+1)·N sorted distinct positions; each needle index occurs c+1 times in a random word over them:
+        # its first c occurrences hold the copies, its last the query (a stable sort keeps that order)
+        slots = np.sort(np.argsort(rng.random((b, length)), axis=1)[:, :(c + 1) * n], axis=1)
+        word = np.argsort(rng.random((b, (c + 1) * n)), axis=1) % n
+        by_needle = np.argsort(word, axis=1, kind="stable").reshape(b, n, c + 1)
+        positions = np.take_along_axis(slots[:, None, :], by_needle, axis=2)   # (B, N, c + 1)
+
+        majority = rng.integers(0, v_count, (b, n))
+        minority = (majority + rng.integers(1, v_count, (b, n))) % v_count  # any value but the majority
+        values = np.where(np.arange(c) < c // 2 + 1, majority[..., None], minority[..., None])  # (B, N, c)
+        values = np.take_along_axis(values, np.argsort(rng.random((b, n, c)), axis=2), axis=2)  # shuffled
+        tokens[rows[..., None], positions[..., :c]] = needle_keys[..., None] * v_count + values
+        query_pos = positions[..., c]
+        tokens[rows, query_pos] = k_count * v_count + needle_keys
+        targets = np.full((b, length), IGNORE, dtype=np.int64)
+        targets[rows, query_pos] = needle_keys * v_count + majority
+        first_majority = np.take_along_axis(positions, np.argmax(values == majority[..., None], axis=2)[..., None],
+                                            axis=2)[..., 0]
+        return _as_batch(tokens, targets, query_pos, first_majority)
 
 
 @dataclass(frozen=True)
