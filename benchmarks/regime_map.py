@@ -23,9 +23,14 @@ command, date, commit and machine, goes to ``--out`` (default ``ssmax_lite/lab/d
 finds it in Colab too), which the chapter reads. About 3.5 CPU-hours for the full grid (205 minutes of training on a 2-core 2026 machine,
 two models at a time).
 
+``--task majority`` trains the same grid on :class:`~ssmax_lite.lab.tasks.MajorityRecallTask` (three needles
+per queried key, the answer the value two of them carry) into ``regime_map_majority.json``; ``--methods``
+trains only the methods named (softmax and ssmax are needed for any verdict).
+
 Usage::
 
     python benchmarks/regime_map.py --jobs 2
+    python benchmarks/regime_map.py --task majority --decays 0.1 1.5 --pe nope --methods softmax ssmax constant-matched
     python benchmarks/regime_map.py --decays 1.5 --seeds 0 1 --pe nope --out /tmp/small.json   # a small grid
 """
 
@@ -243,6 +248,8 @@ def main(argv=None) -> int:
     args.out = args.out or str(ROOT / "ssmax_lite" / "lab" / "data" / f"regime_map{suffix}.json")
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if not {"softmax", "ssmax"} <= set(args.methods):
+        parser.error(f"--methods must include softmax and ssmax (every verdict compares with them), got {args.methods}")
     Path(args.work).mkdir(parents=True, exist_ok=True)
     jobs = cells(args.decays, args.seeds, args.pe, args.methods, args.task)
     print(f"{len(jobs)} models, {args.jobs} at a time", flush=True)

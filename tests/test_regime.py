@@ -103,3 +103,34 @@ def test_the_map_on_new_seeds_has_the_schema_the_chapter_reads():
     assert len(again["cells"]) == len(first["cells"])
     for entry in again["cells"]:  # every verdict of the first map exists on the new seeds too
         assert set(entry["verdicts"]) == set(cell(first, entry["decay"], entry["pe"], entry["evaluation"])["verdicts"])
+
+
+def test_the_majority_task_runs_the_haystack_setting_with_three_needles_per_key():
+    from ssmax_lite.lab.experiments import HAYSTACK_RUNS
+    from ssmax_lite.lab.tasks import MajorityRecallTask
+
+    haystack, majority = regime_map.task_changes("haystack"), regime_map.task_changes("majority")
+    assert haystack == HAYSTACK_RUNS["quick"]
+    assert isinstance(majority["task"], MajorityRecallTask) and majority["task"].copies == 3
+    fields = ("n_keys", "n_values", "n_needles", "filler_values", "filler_keys")
+    assert all(getattr(majority["task"], f) == getattr(haystack["task"], f) for f in fields)
+    assert {k: v for k, v in majority.items() if k != "task"} == {k: v for k, v in haystack.items() if k != "task"}
+    jobs = regime_map.cells([0.1], [0], ["nope"], ("softmax", "ssmax"), "majority")
+    assert [j["method"] for j in jobs] == ["softmax", "ssmax"] and all(j["task"] == "majority" for j in jobs)
+    names = {regime_map.job_name(j) for j in jobs}
+    assert names.isdisjoint(regime_map.job_name(j) for j in regime_map.cells([0.1], [0], ["nope"]))
+
+
+def test_the_stored_majority_map_has_the_schema_the_chapter_reads():
+    path = DEFAULT_PATH.with_name("regime_map_majority.json")
+    if not path.exists():
+        pytest.skip("ssmax_lite/lab/data/regime_map_majority.json is written by benchmarks/regime_map.py --task majority")
+    stored = load_regime_map(path)
+    assert stored["provenance"]["command"].startswith("python benchmarks/regime_map.py --task majority")
+    assert stored["provenance"]["task"] == "majority" and all(m["task"] == "majority" for m in stored["models"])
+    assert all(m["config"]["task"]["copies"] == 3 for m in stored["models"])
+    assert {(c["decay"], c["pe"]) for c in stored["cells"]} == {(0.1, "nope"), (1.5, "nope")}
+    for entry in stored["cells"]:
+        assert set(entry["accuracy"]) == {"softmax", "ssmax", "constant-matched"}
+        assert all(len(seeds) == 5 for seeds in entry["accuracy"].values())
+        assert all(v["label"] in VERDICTS for v in entry["verdicts"].values())
