@@ -268,7 +268,8 @@ def main(argv=None) -> int:
     for cell in summary["cells"]:
         print(f"decay {cell['decay']}, {cell['pe']} ({cell['evaluation']}):")
         for name, v in cell["verdicts"].items():
-            print(f"  {name:<44} {v['label']:<18} {v['difference']:+.3f}")
+            difference = "no seed learned" if v["difference"] is None else f"{v['difference']:+.3f}"
+            print(f"  {name:<44} {v['label']:<18} {difference}")
     print(f"wrote {args.out} [{time.perf_counter() - start:.0f} s]")
     return 0
 

@@ -128,8 +128,10 @@ def test_the_stored_majority_map_has_the_schema_the_chapter_reads():
     stored = load_regime_map(path)
     assert stored["provenance"]["command"].startswith("python benchmarks/regime_map.py --task majority")
     assert stored["provenance"]["task"] == "majority" and all(m["task"] == "majority" for m in stored["models"])
-    assert all(m["config"]["task"]["copies"] == 3 for m in stored["models"])
-    assert {(c["decay"], c["pe"]) for c in stored["cells"]} == {(0.1, "nope"), (1.5, "nope")}
+    assert all(m["config"]["task"]["copies"] == 3 for m in stored["models"]) and len(stored["models"]) == 60
+    assert {(c["decay"], c["pe"], c["evaluation"]) for c in stored["cells"]} == {
+        (decay, pe, evaluation) for decay in (0.1, 1.5)
+        for pe, evaluation in (("nope", "plain"), ("rope", "plain"), ("rope", "theta x50"))}
     for entry in stored["cells"]:
         assert set(entry["accuracy"]) == {"softmax", "ssmax", "constant-matched"}
         assert all(len(seeds) == 5 for seeds in entry["accuracy"].values())
