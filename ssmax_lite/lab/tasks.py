@@ -266,6 +266,18 @@ class RecallStreamTask:
         """The shortest sequence that holds the needles, their queries and one filler slot."""
         return 2 * self.n_needles + 1
 
+    def _needle_keys_and_filler(self, b: int, length: int, rng: np.random.Generator):
+        """Each sequence's N needle keys ``(B, N)`` and its filler, ``(B, length)`` pair tokens of the other keys."""
+        n, k_count, v_count = self.n_needles, self.n_keys, self.n_values
+        key_perm = np.argsort(rng.random((b, k_count)), axis=1)      # first N keys are the needles
+        n_filler_keys = self.filler_keys or k_count - n
+        filler_keys = np.take_along_axis(key_perm[:, n:n + n_filler_keys],
+                                         rng.integers(0, n_filler_keys, (b, length)), axis=1)
+        n_filler_values = self.filler_values or v_count
+        value_sets = np.argsort(rng.random((b, v_count)), axis=1)[:, :n_filler_values]
+        filler_vals = np.take_along_axis(value_sets, rng.integers(0, n_filler_values, (b, length)), axis=1)
+        return key_perm[:, :n], filler_keys * v_count + filler_vals
+
     def sample(self, batch_size: int, length: int, rng: np.random.Generator) -> LookupBatch:
         """Draw ``batch_size`` sequences of ``length`` tokens with ``rng`` (a numpy ``Generator``).
 
@@ -277,16 +289,7 @@ class RecallStreamTask:
         b, n, length = int(batch_size), self.n_needles, int(length)
         k_count, v_count = self.n_keys, self.n_values
         rows = np.arange(b)[:, None]
-
-        key_perm = np.argsort(rng.random((b, k_count)), axis=1)      # first N keys are the needles
-        needle_keys = key_perm[:, :n]
-        n_filler_keys = self.filler_keys or k_count - n
-        filler_keys = np.take_along_axis(key_perm[:, n:n + n_filler_keys],
-                                         rng.integers(0, n_filler_keys, (b, length)), axis=1)
-        n_filler_values = self.filler_values or v_count
-        value_sets = np.argsort(rng.random((b, v_count)), axis=1)[:, :n_filler_values]
-        filler_vals = np.take_along_axis(value_sets, rng.integers(0, n_filler_values, (b, length)), axis=1)
-        tokens = filler_keys * v_count + filler_vals
+        needle_keys, tokens = self._needle_keys_and_filler(b, length, rng)
 
         # 2N sorted distinct positions; each needle index occurs twice in a random word over them:
         # first occurrence = needle, second = query (a stable sort lists them in that order)
@@ -339,16 +342,7 @@ class MajorityRecallTask(RecallStreamTask):
         b, n, c, length = int(batch_size), self.n_needles, int(self.copies), int(length)
         k_count, v_count = self.n_keys, self.n_values
         rows = np.arange(b)[:, None]
-
-        key_perm = np.argsort(rng.random((b, k_count)), axis=1)      # first N keys are the needles
-        needle_keys = key_perm[:, :n]
-        n_filler_keys = self.filler_keys or k_count - n
-        filler_keys = np.take_along_axis(key_perm[:, n:n + n_filler_keys],
-                                         rng.integers(0, n_filler_keys, (b, length)), axis=1)
-        n_filler_values = self.filler_values or v_count
-        value_sets = np.argsort(rng.random((b, v_count)), axis=1)[:, :n_filler_values]
-        filler_vals = np.take_along_axis(value_sets, rng.integers(0, n_filler_values, (b, length)), axis=1)
-        tokens = filler_keys * v_count + filler_vals
+        needle_keys, tokens = self._needle_keys_and_filler(b, length, rng)
 
         # (c+1)·N sorted distinct positions; each needle index occurs c+1 times in a random word over them:
         # its first c occurrences hold the copies, its last the query (a stable sort keeps that order)
