@@ -23,6 +23,10 @@ command, date, commit and machine, goes to ``--out`` (default ``ssmax_lite/lab/d
 finds it in Colab too), which the chapter reads. About 3.5 CPU-hours for the full grid (205 minutes of training on a 2-core 2026 machine,
 two models at a time).
 
+``--methods scale-invariant --reuse ssmax_lite/lab/data/regime_map.json --out …`` trains scale-invariant
+attention (:mod:`ssmax_lite.lab.scale_invariant`, τ = 10) and takes the other methods' per-model results from
+the stored map (the same settings and seeds, so the differences stay paired by seed).
+
 ``--task majority`` trains the same grid on :class:`~ssmax_lite.lab.tasks.MajorityRecallTask` (three needles
 per queried key, the answer the value two of them carry) into ``regime_map_majority.json``; ``--methods``
 trains only the methods named (softmax and ssmax are needed for any verdict).
@@ -31,6 +35,8 @@ Usage::
 
     python benchmarks/regime_map.py --jobs 2
     python benchmarks/regime_map.py --task majority --decays 0.1 1.5 --pe nope --methods softmax ssmax constant-matched
+    python benchmarks/regime_map.py --decays 0.1 1.5 --methods scale-invariant --reuse ssmax_lite/lab/data/regime_map.json \
+        --out ssmax_lite/lab/data/regime_map_scale_invariant.json --jobs 2
     python benchmarks/regime_map.py --decays 1.5 --seeds 0 1 --pe nope --out /tmp/small.json   # a small grid
 """
 
@@ -64,6 +70,7 @@ METHODS = {  # name -> (attention kind, s_init, position encodings it is trained
     "ssmax": ("ssmax", None, ("nope", "rope")),
     "constant-matched": ("constant-matched", None, ("nope", "rope")),
     "ssmax s0=1": ("ssmax", 1.0, ("nope",)),
+    "scale-invariant": ("scale-invariant", None, ("nope", "rope")),  # Anson et al. 2025, tau = 10; learns nothing
 }
 
 
@@ -175,7 +182,10 @@ def summarize(results: list[dict], decays, seeds) -> dict:
             comparisons = {"ssmax vs softmax": ("ssmax", "softmax"),
                            "ssmax vs constant-matched": ("ssmax", "constant-matched"),
                            "ssmax vs best fixed temperature": ("ssmax", "temperature"),
-                           "ssmax s0=1 vs softmax": ("ssmax s0=1", "softmax")}
+                           "ssmax s0=1 vs softmax": ("ssmax s0=1", "softmax"),
+                           # "reproduced" here is the scale-invariant paper's claim: it beats softmax and SSMax
+                           "scale-invariant vs softmax": ("scale-invariant", "softmax"),
+                           "scale-invariant vs ssmax": ("scale-invariant", "ssmax")}
             for name, (method, baseline) in comparisons.items():
                 if method not in methods or (baseline != "temperature" and baseline not in methods):
                     continue
@@ -238,17 +248,30 @@ def main(argv=None) -> int:
     parser.add_argument("--task", default="haystack", choices=TASKS, help="haystack (chapter 3b's) or majority")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), metavar="METHOD",
                         help=f"methods to train, of {', '.join(METHODS)} (softmax and ssmax are needed for verdicts)")
+    parser.add_argument("--reuse", help="a stored map (same task) whose per-model results stand in for the "
+                                        "methods not named in --methods; needs --out")
     parser.add_argument("--jobs", type=int, default=1, help="processes training side by side")
     parser.add_argument("--work", help="per-model results (default _build/regime_map, _majority for that task)")
     parser.add_argument("--out", help="the summary (default ssmax_lite/lab/data/regime_map.json, or "
                                       "regime_map_majority.json: package data, so Colab installs it with the library)")
     args = parser.parse_args(argv)
+    out_given = args.out is not None
     suffix = "" if args.task == "haystack" else f"_{args.task}"
     args.work = args.work or str(ROOT / "_build" / f"regime_map{suffix}")
     args.out = args.out or str(ROOT / "ssmax_lite" / "lab" / "data" / f"regime_map{suffix}.json")
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
-    if not {"softmax", "ssmax"} <= set(args.methods):
+    reused = []
+    if args.reuse:
+        if not out_given:
+            parser.error("--reuse needs --out (the stored map it reads stays as it is)")
+        stored = json.loads(Path(args.reuse).read_text())
+        if stored["provenance"].get("task", "haystack") != args.task:
+            parser.error(f"--reuse {args.reuse} holds task {stored['provenance'].get('task', 'haystack')!r}, "
+                         f"not {args.task!r}")
+        reused = [m for m in stored["models"] if m["method"] not in args.methods and m["decay"] in args.decays
+                  and m["pe"] in args.pe and m["seed"] in args.seeds]
+    if not {"softmax", "ssmax"} <= set(args.methods) | {m["method"] for m in reused}:
         parser.error(f"--methods must include softmax and ssmax (every verdict compares with them), got {args.methods}")
     Path(args.work).mkdir(parents=True, exist_ok=True)
     jobs = cells(args.decays, args.seeds, args.pe, args.methods, args.task)
@@ -261,7 +284,12 @@ def main(argv=None) -> int:
             acc = result["accuracy"]["plain"]
             print(f"[{len(results)}/{len(jobs)} {time.perf_counter() - start:.0f} s] {job_name(result)}: "
                   f"accuracy at 1xL {acc[0]:.3f}, 32xL {acc[-1]:.3f}", flush=True)
-    summary = {"provenance": provenance(argv, results), "cells": summarize(results, args.decays, args.seeds),
+    provenance_now = provenance(argv, results)
+    if reused:
+        provenance_now["reused"] = {"path": args.reuse, "models": len(reused),
+                                    "made_by": json.loads(Path(args.reuse).read_text())["provenance"]}
+        results = results + reused
+    summary = {"provenance": provenance_now, "cells": summarize(results, args.decays, args.seeds),
                "models": sorted(results, key=job_name)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")

@@ -18,7 +18,7 @@ from torch.nn.attention.bias import causal_lower_right
 from ssmax_lite import scaled_dot_product_attention
 from ssmax_lite.lab.layers import ATTENTION_KINDS
 from ssmax_lite.lab.model import ModelConfig, TinyTransformer
-from ssmax_lite.lab.scalings import get_scaling
+from ssmax_lite.lab.scalings import SCALINGS, get_scaling
 
 VOCAB, LENGTH = 12, 12  # longer than train_len = 8, so the inference-only kinds change the logits
 
@@ -28,7 +28,7 @@ def tiny_model(kind: str, pe: str = "rope", device: str = "cpu") -> TinyTransfor
     config = ModelConfig(vocab_size=VOCAB, d_model=16, n_layers=2, n_heads=2, train_len=8, attention=kind, pe=pe)
     model = TinyTransformer(config).to(device)
     # the mode in which the kind's multiplier is applied: "inference" kinds are softmax while training
-    return model.train(get_scaling(kind).applied != "inference")
+    return model.train(_applied_in_training(kind))
 
 
 def loss_and_grads(model, tokens):
@@ -103,3 +103,9 @@ def test_attention_function_reads_no_value_off_the_cpu(l_q, mask):
     out = scaled_dot_product_attention(q, k, v, s=s, bias=bias, **kwargs)
     out.sum().backward()
     assert out.shape == (2, 3, l_q, 4) and s.grad.shape == (3,) and bias.grad.shape == (3,)
+
+
+def _applied_in_training(kind: str) -> bool:
+    """Whether ``kind`` changes the logits in training mode (scale-invariant attention, outside the
+    registry of multipliers, always does; the registry's inference-only methods do not)."""
+    return kind not in SCALINGS or get_scaling(kind).applied != "inference"

@@ -27,7 +27,7 @@ from ssmax_lite.lab import convert, evaluate, fits, train
 from ssmax_lite.lab.layers import ATTENTION_KINDS, CausalSelfAttention
 from ssmax_lite.lab.model import ModelConfig, TinyTransformer
 from ssmax_lite.lab.tasks import ByteTextTask, LookupTask, RecallStreamTask
-from ssmax_lite.lab.scalings import get_scaling
+from ssmax_lite.lab.scalings import SCALINGS, get_scaling
 
 META = torch.device("meta")
 MODEL_ARGUMENTS = {"model", "models", "module", "lm", "runs", "layer"}
@@ -57,7 +57,7 @@ def model_facing() -> set[str]:
 def meta_model(kind: str = "ssmax", pe: str = "nope", vocab_size: int = 20, train_len: int = 8) -> TinyTransformer:
     config = ModelConfig(vocab_size=vocab_size, d_model=16, n_layers=2, n_heads=2, train_len=train_len,
                          attention=kind, pe=pe)
-    return TinyTransformer(config).to(META).train(get_scaling(kind).applied != "inference")
+    return TinyTransformer(config).to(META).train(_applied_in_training(kind))
 
 
 def meta_layer(kind: str) -> CausalSelfAttention:
@@ -295,3 +295,9 @@ def test_learned_pn_would_fail_with_its_table_on_the_cpu(monkeypatch):
                         dataclasses.replace(scalings.SCALINGS["learned-pn"], _multiplier=table_on_the_cpu))
     with pytest.raises(RuntimeError, match="Tensor on device cpu is not on the expected device meta"):
         meta_layer("learned-pn").query_multiplier(1, 8)
+
+
+def _applied_in_training(kind: str) -> bool:
+    """Whether ``kind`` changes the logits in training mode (scale-invariant attention, outside the
+    registry of multipliers, always does; the registry's inference-only methods do not)."""
+    return kind not in SCALINGS or get_scaling(kind).applied != "inference"

@@ -13,6 +13,7 @@ keys) are scaled before the softmax:
 ``"constant"``          :math:`c_h`, learned (no growth with n)    a control, not in the paper
 ``"learned-pn"``        :math:`s_h p_{n_i} + b_h`, all learned     the paper's Fig. 2 (why log n)
 ``"constant-matched"``  :math:`c'_h \ln L`, :math:`c'_h` learned   a control that steps as SSMax does
+``"scale-invariant"``   none: :math:`a_t S_t + m_t` by distance t  a peer (Anson et al. 2025)
 ======================  =========================================  ==================================
 
 ``"learned-pn"`` learns a free :math:`p_n` for every count :math:`n = 1 \dots L` (counts beyond
@@ -51,6 +52,11 @@ growth with :math:`n` differs.
 
 :meth:`CausalSelfAttention.set_attention` switches a (trained) module to another method
 in place, keeping its projection weights; :mod:`ssmax_lite.lab.convert` does it for a model.
+
+``"scale-invariant"`` is the one kind that is not a per-query multiplier: it multiplies and shifts each
+logit by the distance :math:`t` between query and key (:mod:`ssmax_lite.lab.scale_invariant`, with its
+length scale :math:`\tau` in ``scaling_params``, default 10), which no query scaling can express, so it
+runs on an explicit-logit path instead of the fused kernel. It learns nothing.
 """
 
 from __future__ import annotations
@@ -64,12 +70,16 @@ from torch.nn import functional as F
 
 from ._constants import cached_constant
 from .rope import RotaryEmbedding
+from .scale_invariant import DEFAULT_TAU, scale_invariant_attention, scale_invariant_coefficients, \
+    scale_invariant_logits
 from .scalings import SCALINGS, fixed_params, get_scaling
 
 __all__ = ["ATTENTION_KINDS", "CausalSelfAttention"]
 
+SCALE_INVARIANT = "scale-invariant"  # the kind whose logits change per key, not per query
+
 # The paper's four kinds and the constant control first, then SSMax's peers.
-ATTENTION_KINDS = tuple(SCALINGS)
+ATTENTION_KINDS = tuple(SCALINGS) + (SCALE_INVARIANT,)
 
 _LEARNABLE = ("s", "bias", "c", "pn")  # the learned tensors a kind may own (state-dict names)
 
@@ -123,15 +133,22 @@ class CausalSelfAttention(nn.Module):
             s_init = 1.0 / math.log(self.train_len)
         if not math.isfinite(s_init) or not math.isfinite(bias_init):
             raise ValueError(f"s_init and bias_init must be finite, got {s_init}, {bias_init}")
-        params = fixed_params(attention, self.train_len, s_init=s_init, bias_init=bias_init,
-                              **(scaling_params or {}))
+        if attention == SCALE_INVARIANT:
+            params = {"tau": DEFAULT_TAU} | dict(scaling_params or {})
+            if set(params) != {"tau"}:
+                raise ValueError(f"scaling_params of 'scale-invariant' may only hold 'tau', got {scaling_params!r}")
+            scale_invariant_coefficients(torch.zeros(1), params["tau"])  # checks tau
+        else:
+            params = fixed_params(attention, self.train_len, s_init=s_init, bias_init=bias_init,
+                                  **(scaling_params or {}))
         for name in _LEARNABLE:  # forget the previous kind's tensors
             self._parameters.pop(name, None)
             self._buffers.pop(name, None)
             self.__dict__.pop(name, None)
 
         self.attention = attention
-        self.scaling = get_scaling(attention)
+        self.scaling = None if attention == SCALE_INVARIANT else get_scaling(attention)
+        learned = self.scaling.learned if self.scaling is not None else ()
         device = self.qkv.weight.device
 
         def per_head(value):
@@ -143,10 +160,10 @@ class CausalSelfAttention(nn.Module):
             self.register_buffer("s", per_head(params["s"]))
         else:
             self.s = None
-        self.bias = nn.Parameter(per_head(params["bias"])) if "bias" in self.scaling.learned else None
-        self.c = nn.Parameter(per_head(params["c"])) if "c" in self.scaling.learned else None
+        self.bias = nn.Parameter(per_head(params["bias"])) if "bias" in learned else None
+        self.c = nn.Parameter(per_head(params["c"])) if "c" in learned else None
         self.pn = (nn.Parameter(torch.as_tensor(params["pn"], dtype=torch.float32, device=device).clone())
-                   if "pn" in self.scaling.learned else None)  # p_1 … p_L, one per count (not per head)
+                   if "pn" in learned else None)  # p_1 … p_L, one per count (not per head)
         self.scaling_params = {k: v for k, v in params.items() if k not in _LEARNABLE}
         return self
 
@@ -167,9 +184,10 @@ class CausalSelfAttention(nn.Module):
         :math:`n_i = i + 1 + (L_k - L_q)`: the last ``n_queries`` of ``n_keys`` causal positions, so
         ``query_multiplier(1, n)`` is the multiplier of a query that sees ``n`` keys. Computed in float32
         (float64 for float64 ``dtype``) on the module's device, then cast to ``dtype``. ``None`` for
-        softmax, and for the registry's inference-only methods while the module is in training mode.
+        softmax, for the registry's inference-only methods while the module is in training mode, and for
+        ``"scale-invariant"``, whose scaling depends on the key and is applied in :meth:`forward`.
         """
-        if self.attention == "softmax" or (self.scaling.applied == "inference" and self.training):
+        if self.attention in ("softmax", SCALE_INVARIANT) or (self.scaling.applied == "inference" and self.training):
             return None
         work = torch.float64 if dtype == torch.float64 else torch.float32
         n, log_n = _key_counts(n_queries, n_keys, self.qkv.weight.device, work)  # built once per shape
@@ -183,10 +201,13 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, rope: RotaryEmbedding | None = None) -> torch.Tensor:
         q, k, v = self._split_heads(x, rope)
-        multiplier = self.query_multiplier(q.shape[-2], k.shape[-2], dtype=q.dtype)
-        if multiplier is not None:
-            q = q * multiplier  # m_i folded into the query: the fused kernel does the rest
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if self.attention == SCALE_INVARIANT:
+            y = scale_invariant_attention(q, k, v, self.scaling_params["tau"])
+        else:
+            multiplier = self.query_multiplier(q.shape[-2], k.shape[-2], dtype=q.dtype)
+            if multiplier is not None:
+                q = q * multiplier  # m_i folded into the query: the fused kernel does the rest
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         y = y.transpose(1, 2).reshape(x.shape)
         return self.dropout(self.out(y))
 
@@ -194,6 +215,8 @@ class CausalSelfAttention(nn.Module):
     def attention_weights(self, x: torch.Tensor, rope: RotaryEmbedding | None = None) -> torch.Tensor:
         """The explicit attention matrix ``(B, H, L, L)``, for inspection (builds L×L)."""
         q, k, _ = self._split_heads(x, rope)
+        if self.attention == SCALE_INVARIANT:
+            return torch.softmax(scale_invariant_logits(q, k, self.scaling_params["tau"]), dim=-1)
         length = q.shape[-2]
         work = torch.float64 if q.dtype == torch.float64 else torch.float32  # half -> float32
         logits = ((q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)).to(work)

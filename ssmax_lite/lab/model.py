@@ -198,12 +198,12 @@ class TinyTransformer(nn.Module):
 
         ``s`` for the SSMax kinds, the constant ``c`` for ``"constant"`` (``c'`` for ``"constant-matched"``,
         whose multiplier is ``c' ln L``). Plain softmax has no such
-        parameter, so it raises ``ValueError``.
+        parameter, nor has ``"scale-invariant"`` (it learns nothing), so both raise ``ValueError``.
         """
         kind = self.config.attention
-        if kind == "softmax":
-            raise ValueError("attention='softmax' has no learned scale; length_scales needs one of "
-                             f"{tuple(k for k in ATTENTION_KINDS if k != 'softmax')}")
+        if kind in ("softmax", "scale-invariant"):
+            raise ValueError(f"attention={kind!r} has no learned scale; length_scales needs one of "
+                             f"{tuple(k for k in ATTENTION_KINDS if k not in ('softmax', 'scale-invariant'))}")
         name = "c" if kind in ("constant", "constant-matched") else "s"
         return torch.stack([getattr(block.attn, name).detach().float() for block in self.blocks])
 
