@@ -66,6 +66,22 @@ def test_summary_verdicts_follow_the_rule(summary):
     json.dumps(summary, allow_nan=False)  # strict JSON: null, never NaN
 
 
+def test_scale_invariant_attention_is_judged_against_softmax_and_ssmax(summary):
+    verdicts = cell(summary, 1.5, "rope", "theta x50")["verdicts"]
+    assert verdicts["scale-invariant vs softmax at 32xL"]["label"] == "reproduced"  # it holds, softmax fades
+    assert verdicts["scale-invariant vs ssmax at 32xL"]["label"] == "not testable here"  # both at 1.0
+
+
+def test_reuse_needs_an_out_file_and_the_same_task(tmp_path):
+    stored = tmp_path / "map.json"
+    stored.write_text(json.dumps({"provenance": {"task": "majority"}, "models": []}))
+    with pytest.raises(SystemExit):  # argparse's error: the stored map must not be overwritten by default
+        regime_map.main(["--methods", "scale-invariant", "--reuse", str(stored)])
+    with pytest.raises(SystemExit):  # a majority map cannot stand in for the haystack's models
+        regime_map.main(["--methods", "scale-invariant", "--reuse", str(stored), "--out", str(tmp_path / "o.json")])
+    assert not (tmp_path / "o.json").exists()
+
+
 def test_table_and_heat_map(summary):
     table = verdict_table(summary)
     assert table.splitlines()[0] == "ssmax vs softmax" and max(len(line) for line in table.splitlines()) <= 90
@@ -136,3 +152,26 @@ def test_the_stored_majority_map_has_the_schema_the_chapter_reads():
         assert set(entry["accuracy"]) == {"softmax", "ssmax", "constant-matched"}
         assert all(len(seeds) == 5 for seeds in entry["accuracy"].values())
         assert all(v["label"] in VERDICTS for v in entry["verdicts"].values())
+
+
+def test_the_scale_invariant_map_reuses_the_stored_models_and_has_the_schema_the_chapter_reads():
+    path = DEFAULT_PATH.with_name("regime_map_scale_invariant.json")
+    if not path.exists():
+        pytest.skip("ssmax_lite/lab/data/regime_map_scale_invariant.json is written by benchmarks/regime_map.py "
+                    "--methods scale-invariant --reuse …")
+    stored, first = load_regime_map(path), load_regime_map()
+    assert stored["provenance"]["command"].startswith("python benchmarks/regime_map.py --methods scale-invariant")
+    assert stored["provenance"]["reused"]["made_by"] == first["provenance"]
+    trained = [m for m in stored["models"] if m["method"] == "scale-invariant"]
+    assert len(trained) == 30 and all(m["config"]["model"]["attention"] == "scale-invariant" for m in trained)
+    # the other methods' results are the stored map's, row for row: the differences stay paired by seed
+    by_key = {(m["decay"], m["pe"], m["method"], m["seed"]): m for m in first["models"]}
+    reused = [m for m in stored["models"] if m["method"] != "scale-invariant"]
+    assert reused and all(m == by_key[(m["decay"], m["pe"], m["method"], m["seed"])] for m in reused)
+    assert {(c["decay"], c["pe"], c["evaluation"]) for c in stored["cells"]} == \
+        {(c["decay"], c["pe"], c["evaluation"]) for c in first["cells"]}
+    for entry in stored["cells"]:
+        assert "scale-invariant" in entry["accuracy"] and len(entry["accuracy"]["scale-invariant"]) == 5
+        for mult in (16, 32):
+            for comparison in ("scale-invariant vs softmax", "scale-invariant vs ssmax"):
+                assert entry["verdicts"][f"{comparison} at {mult}xL"]["label"] in VERDICTS

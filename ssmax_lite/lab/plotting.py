@@ -255,12 +255,12 @@ OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bl
 KIND_COLORS = {"softmax": "#0072B2", "ssmax": "#D55E00", "constant": "#009E73", "ssmax-fixed": "#CC79A7",
                "ssmax-bias": "#E69F00", "chiang-log-n": "#56B4E9", "su-log-base": "#000000",
                "qwen-logn": "#882255", "llama4-temperature": "#999933", "yarn": "#44AA99", "learned-pn": "#555555",
-               "constant-matched": "#117733"}
+               "constant-matched": "#117733", "scale-invariant": "#AA4499"}
 """One colour per attention kind, shared by the chapters' figures (colour-blind safe: Okabe–Ito, then Tol)."""
 
 KIND_MARKERS = {"softmax": "o", "ssmax": "s", "constant": "^", "ssmax-fixed": "D", "ssmax-bias": "v",
                 "chiang-log-n": "P", "su-log-base": "x", "qwen-logn": "X", "llama4-temperature": "<", "yarn": ">",
-                "learned-pn": ".", "constant-matched": "h"}
+                "learned-pn": ".", "constant-matched": "h", "scale-invariant": "*"}
 """One marker per attention kind, so that kinds whose points coincide stay apart (and apart in grey print)."""
 
 BOOK_STYLE = {

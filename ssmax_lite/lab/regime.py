@@ -19,9 +19,10 @@ __all__ = ["COMPARISONS", "DEFAULT_PATH", "SHORT", "cell", "load_regime_map", "p
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "regime_map.json"
 """Shipped with the package (like chapter 3d's corpus), so that a Colab reader's pip install has it."""
 COMPARISONS = ("ssmax vs softmax", "ssmax vs constant-matched", "ssmax vs best fixed temperature",
-               "ssmax s0=1 vs softmax")
+               "ssmax s0=1 vs softmax", "scale-invariant vs softmax", "scale-invariant vs ssmax")
 SHORT = {"reproduced": "wins", "refuted": "loses", "inconclusive": "tie?", "not testable here": "n/t"}
-"""How a verdict is written in a cell of the map: SSMax wins, loses, cannot be told apart, or not testable."""
+"""How a verdict is written in a cell of the map: the comparison's first method (SSMax, or scale-invariant
+attention) wins, loses, cannot be told apart from the second, or is not testable."""
 COLUMNS = (("nope", "plain", "NoPE"), ("rope", "plain", "RoPE"), ("rope", "theta x50", "RoPE, θ×50"))
 
 
