@@ -2,6 +2,7 @@
 
 * :mod:`~ssmax_lite.lab.scalings`    — the registry of length scalings: SSMax and its peers (log n, Qwen, Llama 4, YaRN, …)
 * :mod:`~ssmax_lite.lab.layers`      — ``CausalSelfAttention`` for any method of the registry
+* :mod:`~ssmax_lite.lab.scale_invariant` — scale-invariant attention (a logit per key distance; explicit logits)
 * :mod:`~ssmax_lite.lab.rope`        — rotary position embedding with a changeable θ
 * :mod:`~ssmax_lite.lab.model`       — ``TinyTransformer`` and its ``ModelConfig`` (NoPE or RoPE)
 * :mod:`~ssmax_lite.lab.tasks`       — synthetic needle/lookup tasks generated on the fly, and next-byte text
